@@ -1,0 +1,84 @@
+"""The per-request event buffer and its ordered queue for events that arrive late."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ._event import Event
+
+if TYPE_CHECKING:
+    from ._pipeline import EventPipeline
+
+__all__ = ["RequestBuffer"]
+
+
+class RequestBuffer:
+    """Collects the events of one request (or event scope) in dispatch order.
+
+    Until :meth:`take` is called, ``add`` appends to :attr:`events`. Afterwards (events
+    from spawned tasks, streaming bodies, background tasks, chained handlers) each event
+    goes to an ordered background queue of this buffer, so none is lost (upstream #34).
+    It iterates over its undrained events, for code that read 0.12's ``event_store``.
+    """
+
+    __slots__ = ("_late", "_worker", "drained", "events", "failed", "pipeline")
+
+    def __init__(self, pipeline: EventPipeline) -> None:
+        self.pipeline = pipeline
+        self.events: list[Event] = []
+        self.drained = False
+        self.failed = False
+        self._late: list[Event] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    @property
+    def middleware_id(self) -> int:
+        """The id of the middleware whose handlers receive these events."""
+        return self.pipeline.middleware_id
+
+    @property
+    def in_request(self) -> bool:
+        """True until the buffer is drained (0.12's ``in_req_res_cycle``)."""
+        return not self.drained
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def add(self, event: Event) -> None:
+        """Buffer ``event``, or queue it for background handling once drained."""
+        if self.drained:
+            self.pipeline.call_in_loop(self._add_late, event)
+        else:
+            self.events.append(event)
+
+    def take(self) -> list[Event]:
+        """Mark the buffer drained and return the buffered events."""
+        self.drained = True
+        events, self.events = self.events, []
+        return events
+
+    def flush_to_background(self) -> None:
+        """Hand the buffered events to the ordered background queue (websockets, errors)."""
+        events, self.events = self.events, []
+        for event in events:
+            self._add_late(event)
+
+    def _add_late(self, event: Event) -> None:
+        self._late.append(event)
+        if self._worker is None:
+            self._worker = self.pipeline.runner.spawn(self._handle_late(), self._late)
+
+    async def _handle_late(self) -> None:
+        late = self._late
+        try:
+            while late:
+                count = len(late)
+                await self.pipeline.handle(late[:count])
+                del late[:count]
+        finally:
+            self._worker = None

@@ -1,0 +1,150 @@
+"""One middleware's handlers and how events reach them: inline drains and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._context import set_error_hook
+from ._event import Event
+from ._lazy import resolve_lazy_payloads
+from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
+from ._runner import BackgroundRunner, PendingEventsTimeout
+from .errors import ConfigurationError, ShutdownTimeoutError
+from .handlers.base import BaseEventHandler
+
+__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "EventPipeline"]
+
+logger = logging.getLogger("fastapi_events")
+
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+def validate_handlers(handlers: Iterable[object]) -> tuple[BaseEventHandler, ...]:
+    """Materialise ``handlers`` once and check each is a :class:`BaseEventHandler`."""
+    materialised: list[BaseEventHandler] = []
+    for handler in handlers:
+        if not isinstance(handler, BaseEventHandler):
+            raise ConfigurationError(
+                f"handlers must be BaseEventHandler instances, got {handler!r} "
+                f"({type(handler).__name__}); wrap plain functions with "
+                f"LocalHandler().register(...)"
+            )
+        materialised.append(handler)
+    return tuple(materialised)
+
+
+class EventPipeline:
+    """Runs a fixed set of handlers over batches of events, isolating every failure."""
+
+    def __init__(
+        self,
+        handlers: Iterable[object],
+        *,
+        middleware_id: int,
+        on_error: ErrorHook | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        if on_error is not None and not callable(on_error):
+            raise ConfigurationError(
+                f"on_error must be a callable (event, handler, exception), got {on_error!r}"
+            )
+        self.handlers = validate_handlers(handlers)
+        self.middleware_id = middleware_id
+        self.on_error = on_error
+        self.shutdown_timeout = shutdown_timeout
+        self.runner = BackgroundRunner()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
+
+    def ensure_loop(self) -> None:
+        """Bind the running loop if this pipeline has none yet (cheap: one attribute check)."""
+        if self._loop is None:
+            self.bind_loop()
+
+    def bind_loop(self) -> None:
+        """Remember the running loop; run what was dispatched before there was one."""
+        self._loop = asyncio.get_running_loop()
+        waiting, self._waiting = self._waiting, []
+        for context, fn, args in waiting:
+            context.run(fn, *args)
+
+    def call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """Call ``fn(*args)`` on the event loop, from the loop or from any thread."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            fn(*args)
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+            return
+        logger.warning(
+            "no running event loop for middleware %r yet: event queued until the app starts",
+            self.middleware_id,
+        )
+        self._waiting.append((contextvars.copy_context(), fn, args))
+
+    def submit(self, event: Event) -> None:
+        """Handle ``event`` in the background, from any thread."""
+        self.call_in_loop(self._spawn, event)
+
+    def _spawn(self, event: Event) -> None:
+        events = [event]
+        self.runner.spawn(self.handle(events), events)
+
+    async def handle(self, events: list[Event]) -> None:
+        """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
+        events = await resolve_lazy_payloads(events)
+        if not events:
+            return
+        token = set_error_hook(self.on_error)
+        try:
+            handlers = self.handlers
+            if len(handlers) == 1:
+                await self._run(handlers[0], events)
+            else:
+                await asyncio.gather(*[self._run(handler, events) for handler in handlers])
+        finally:
+            token.var.reset(token)
+
+    async def _run(self, handler: BaseEventHandler, events: list[Event]) -> None:
+        try:
+            await handler.handle_many(events)
+        except Exception as exc:
+            for event in events:
+                report_failure(event, handler, exc, self.on_error)
+
+    async def wait_for_pending(self, timeout: float | None = None) -> None:
+        """Wait until every background event of this pipeline has been handled."""
+        await self.runner.wait_idle(timeout)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Drain background work for up to ``timeout`` seconds, report the rest, close handlers."""
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        try:
+            await self.runner.wait_idle(timeout)
+        except PendingEventsTimeout:
+            self._report_unhandled(await self.runner.cancel_all(), timeout)
+        for handler in self.handlers:
+            try:
+                await handler.aclose()
+            except Exception:
+                logger.exception("closing handler %s failed", describe_handler(handler))
+
+    def _report_unhandled(self, events: list[Event], timeout: float) -> None:
+        logger.error(
+            "shutdown: %d event(s) not handled within %ss, ids: %s",
+            len(events),
+            timeout,
+            ", ".join(event.id for event in events),
+        )
+        error = ShutdownTimeoutError(f"not handled within the {timeout}s shutdown timeout")
+        for event in events:
+            call_error_hook(self.on_error, event, None, error)

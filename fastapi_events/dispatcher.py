@@ -1,0 +1,122 @@
+"""``dispatch()``: record an event for handling after the response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from . import _store
+from ._context import current_buffer
+from ._env import env_flag
+from ._event import Event, EventName, normalize_event_name
+from ._lazy import LazyPayload
+from ._payload import is_pydantic_model, prepare_payload
+from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
+from .errors import (
+    InvalidEventNameError,
+    MissingEventNameDuringDispatch,
+    MultiplePayloadsDetectedDuringDispatch,
+    OutsideEventScopeError,
+)
+from .registry.base import BaseEventPayloadSchemaRegistry
+from .registry.payload_schema import registry as default_registry
+
+__all__ = ["OUTSIDE_SCOPE_MESSAGE", "dispatch"]
+
+OUTSIDE_SCOPE_MESSAGE = (
+    "dispatch() was called outside a request handled by EventHandlerASGIMiddleware. "
+    "Pass middleware_id=<the id given to the middleware>, or open a scope with "
+    "`async with fastapi_events.event_scope(handlers=[...]):` (background jobs, scripts, tests)"
+)
+
+
+def dispatch(
+    event_name_or_model: EventName | Any = None,
+    payload: Any = None,
+    event_name: EventName | None = None,
+    validate_payload: bool = True,
+    payload_schema_cls_dict_args: Mapping[str, Any] | None = None,
+    payload_schema_registry: BaseEventPayloadSchemaRegistry | None = None,
+    middleware_id: int | None = None,
+    payload_schema_dump: bool = True,
+) -> None:
+    """Dispatch an event; its handlers run after the current response is complete.
+
+    Args:
+        event_name_or_model: the event name (``str`` or ``Enum``), or a pydantic model
+            instance whose class names the event (``__event_name__``).
+        payload: the payload; a callable is evaluated after the response (lazy payload).
+        event_name: the event name for a model; wins over ``__event_name__``.
+        validate_payload: validate against the schema registered for the name.
+        payload_schema_cls_dict_args: keyword arguments for ``model_dump``.
+        payload_schema_registry: the registry to use instead of the default one.
+        middleware_id: send to that middleware's handlers (needed outside requests).
+        payload_schema_dump: hand handlers a dict (``True``) or the model instance.
+
+    Raises:
+        InvalidEventNameError: the name is neither a ``str`` nor an ``Enum``.
+        MissingEventNameDuringDispatch: a model without a name.
+        MultiplePayloadsDetectedDuringDispatch: a model and a ``payload``.
+        pydantic.ValidationError: the payload does not match its registered schema.
+        OutsideEventScopeError: outside any request and without ``middleware_id``.
+
+    Example::
+
+        dispatch("user.created", {"id": 1})
+    """
+    if env_flag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, False):
+        return
+    name, payload = _name_and_payload(event_name_or_model, payload, event_name)
+    key = normalize_event_name(name)
+    if payload is not None:
+        registry = payload_schema_registry or default_registry
+        schema = registry.lookup(key) if validate_payload else None
+        dump_args = dict(payload_schema_cls_dict_args) if payload_schema_cls_dict_args else None
+        if callable(payload) and not is_pydantic_model(payload):
+            payload = LazyPayload(payload, schema, payload_schema_dump, dump_args)
+        elif schema is not None or type(payload) is not dict:
+            payload = prepare_payload(payload, schema, payload_schema_dump, dump_args)
+    _route(Event(name, payload, key=key), middleware_id)
+
+
+def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) -> tuple[Any, Any]:
+    if type(first) is str or isinstance(first, (str, Enum)):
+        if event_name is not None and event_name != first:
+            raise InvalidEventNameError(
+                f"two event names given: {first!r} and event_name={event_name!r}; pass one"
+            )
+        return first, payload
+    if first is None:
+        if event_name is None:
+            raise MissingEventNameDuringDispatch(
+                "dispatch() needs an event name: dispatch('user.created', payload)"
+            )
+        return event_name, payload
+    if not is_pydantic_model(first):
+        raise InvalidEventNameError(
+            f"event name must be a str, an Enum member or a pydantic model instance, "
+            f"got {first!r} ({type(first).__name__})"
+        )
+    if payload:
+        raise MultiplePayloadsDetectedDuringDispatch(
+            f"dispatch() got a model ({type(first).__name__}) and payload={payload!r}; "
+            f"the model is the payload, drop payload="
+        )
+    name = event_name if event_name is not None else getattr(first, "__event_name__", None)
+    if name is None:
+        raise MissingEventNameDuringDispatch(
+            f"{type(first).__name__} has no event name: pass event_name=... or set "
+            f"__event_name__ on the class"
+        )
+    return name, first
+
+
+def _route(event: Event, middleware_id: int | None) -> None:
+    buffer = current_buffer(None)
+    if middleware_id is None or (buffer is not None and buffer.middleware_id == middleware_id):
+        if buffer is None:
+            raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
+        buffer.add(event)
+    else:
+        _store.lookup(middleware_id).submit(event)

@@ -1,0 +1,58 @@
+"""The interface every event handler implements."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from .._event import Event
+from .._reporting import report_failure
+
+__all__ = ["BaseEventHandler"]
+
+
+class BaseEventHandler(ABC):
+    """A destination for events: the middleware calls :meth:`handle_many` after a response.
+
+    Subclasses implement :meth:`handle`. The default :meth:`handle_many` calls it for each
+    event in dispatch order, each call in its own error boundary (a failure is logged and
+    passed to the error hook; the next event is still handled). Set ``concurrent = True``
+    on a handler whose events may be handled at the same time.
+
+    Example::
+
+        class AuditHandler(BaseEventHandler):
+            async def handle(self, event: Event) -> None:
+                name, payload = event
+                await audit_log.write(name, payload)
+    """
+
+    #: Handle one batch's events concurrently instead of one after another.
+    #:
+    #: .. versionadded:: 1.0
+    concurrent: bool = False
+
+    @abstractmethod
+    async def handle(self, event: Event) -> None:
+        """Handle one event."""
+
+    async def handle_many(self, events: Sequence[Event]) -> None:
+        """Handle one request's events, in dispatch order unless :attr:`concurrent`."""
+        if self.concurrent:
+            await asyncio.gather(*[self._handle_isolated(event) for event in events])
+            return
+        for event in events:
+            await self._handle_isolated(event)
+
+    async def _handle_isolated(self, event: Event) -> None:
+        try:
+            await self.handle(event)
+        except Exception as exc:
+            report_failure(event, self, exc)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release resources and flush pending sends; called once at shutdown.
+
+        .. versionadded:: 1.0
+        """

@@ -1,0 +1,119 @@
+"""Handlers as plain functions in the same process, chosen by fnmatch pattern."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from .._di import CallPlan, build_plan, call_with_dependencies
+from .._event import Event, EventName, normalize_event_name
+from .._reporting import report_failure
+from ..errors import ConfigurationError
+from .base import BaseEventHandler
+
+__all__ = ["LocalHandler", "local_handler"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MAX_CACHED_NAMES = 2048
+
+
+def _compile(pattern: str) -> Callable[[str], bool]:
+    if not any(char in pattern for char in "*?["):
+        return pattern.__eq__
+    regex = re.compile(fnmatch.translate(pattern))
+    return lambda name: regex.match(name) is not None
+
+
+class LocalHandler(BaseEventHandler):
+    """Runs registered functions for the events whose names match their patterns.
+
+    Patterns use :mod:`fnmatch` syntax, case-sensitively (``"user.*"``, ``"*"``). An Enum
+    name or pattern stands for its value. For one event, functions run one after another
+    in registration order, each in its own error boundary. Sync functions run in a worker
+    thread with a copy of the request's context. Functions may take FastAPI-style
+    dependencies (``Depends``).
+
+    Example::
+
+        @local_handler.register(event_name="user.*")
+        async def on_user_event(event: Event, db=Depends(get_db)) -> None:
+            name, payload = event
+    """
+
+    def __init__(self) -> None:
+        self._registrations: list[tuple[str, Callable[[str], bool], CallPlan]] = []
+        self._matches: dict[str, tuple[CallPlan, ...]] = {}
+
+    @overload
+    def register(self, _func: F, event_name: EventName = "*") -> F: ...
+
+    @overload
+    def register(self, _func: None = None, event_name: EventName = "*") -> Callable[[F], F]: ...
+
+    def register(self, _func: Any = None, event_name: EventName = "*") -> Any:
+        """Register a function for the events matching ``event_name`` (default: all).
+
+        Works bare (``@local_handler.register``) and with arguments; returns the
+        function unchanged, so registrations stack.
+
+        Raises:
+            ConfigurationError: the object is not callable or has parameters that are
+                neither the event nor dependencies.
+            InvalidEventNameError: ``event_name`` is neither a ``str`` nor an ``Enum``.
+        """
+        pattern = normalize_event_name(event_name)
+
+        def decorate(func: F) -> F:
+            self._add(pattern, func)
+            return func
+
+        return decorate if _func is None else decorate(_func)
+
+    def _add(self, pattern: str, func: Callable[..., Any]) -> None:
+        if not callable(func):
+            raise ConfigurationError(
+                f"only callables can be registered as handlers, got {func!r} "
+                f"({type(func).__name__}); decorate a function with @register"
+            )
+        plan = build_plan(func, event_positional=True)
+        if plan.kind not in ("async", "sync"):
+            raise ConfigurationError(
+                f"handler {func!r} is a generator; handlers must be plain or async functions"
+            )
+        self._registrations.append((pattern, _compile(pattern), plan))
+        self._matches.clear()
+
+    def unregister_all(self) -> None:
+        """Remove every registration (for test isolation).
+
+        .. versionadded:: 1.0
+        """
+        self._registrations.clear()
+        self._matches.clear()
+
+    def matching(self, name: str) -> tuple[CallPlan, ...]:
+        """The plans registered for a normalised event name, in registration order; cached."""
+        try:
+            return self._matches[name]
+        except KeyError:
+            pass
+        plans = tuple(plan for _, matches, plan in self._registrations if matches(name))
+        if len(self._matches) >= _MAX_CACHED_NAMES:
+            self._matches.clear()
+        self._matches[name] = plans
+        return plans
+
+    async def handle(self, event: Event) -> None:
+        """Run every function matching ``event``; a failing one never stops the next."""
+        for plan in self.matching(event.key):
+            try:
+                await call_with_dependencies(plan, event)
+            except Exception as exc:
+                report_failure(event, plan.call, exc)
+
+
+#: The module's default handler: ``@local_handler.register(event_name="...")``.
+local_handler = LocalHandler()

@@ -1,0 +1,181 @@
+"""The pure ASGI middleware: one event buffer per request, drained after the response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from . import _store
+from ._buffer import RequestBuffer
+from ._context import enter_buffer, exit_buffer
+from ._event import Event
+from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline, validate_handlers
+from ._reporting import ErrorHook
+from .errors import ConfigurationError
+from .typing import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["EventHandlerASGIMiddleware"]
+
+logger = logging.getLogger("fastapi_events")
+
+
+def _server_error(status: int) -> bool:
+    return status >= 500
+
+
+class EventHandlerASGIMiddleware:
+    """Collects the events a request dispatches and hands them to ``handlers`` afterwards.
+
+    The client has the complete response before any handler starts; an exception in the
+    endpoint propagates at once and its events are handled in the background. Events
+    dispatched after the drain (spawned tasks, chained handlers) and websocket events are
+    handled by a tracked background runner, drained at lifespan shutdown.
+
+    Args:
+        app: the ASGI app to wrap.
+        handlers: any iterable of :class:`~fastapi_events.handlers.base.BaseEventHandler`.
+        middleware_id: an id for ``dispatch(..., middleware_id=...)`` outside requests.
+        on_error: ``on_error(event, handler, exception)``, called for every handler failure.
+        on_failed_request: ``"handle"`` (default) or ``"discard"`` the events of a request
+            that raised or whose status ``failure_status`` calls a failure.
+        failure_status: which response statuses mean failure (default: ``>= 500``).
+        shutdown_timeout: seconds to wait at shutdown for background handling.
+
+    Example::
+
+        app.add_middleware(EventHandlerASGIMiddleware, handlers=[local_handler])
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        handlers: Iterable[object],
+        middleware_id: int | None = None,
+        *,
+        on_error: ErrorHook | None = None,
+        on_failed_request: Literal["handle", "discard"] = "handle",
+        failure_status: Callable[[int], bool] = _server_error,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        if on_failed_request not in ("handle", "discard"):
+            raise ConfigurationError(
+                f"on_failed_request must be 'handle' or 'discard', got {on_failed_request!r}"
+            )
+        self.app = app
+        self._discard_failed = on_failed_request == "discard"
+        self._failure_status = failure_status
+        self.pipeline = self._pipeline_for(
+            validate_handlers(handlers), middleware_id, on_error, shutdown_timeout
+        )
+
+    def _pipeline_for(
+        self,
+        handlers: tuple[object, ...],
+        middleware_id: int | None,
+        on_error: ErrorHook | None,
+        shutdown_timeout: float,
+    ) -> EventPipeline:
+        # Litestar builds one instance per route with the same arguments: share one pipeline.
+        existing = _store.find(middleware_id) if middleware_id is not None else None
+        if existing is not None and existing.handlers == handlers and existing.on_error is on_error:
+            return existing
+        pipeline = EventPipeline(
+            handlers,
+            middleware_id=id(self) if middleware_id is None else middleware_id,
+            on_error=on_error,
+            shutdown_timeout=shutdown_timeout,
+        )
+        _store.register(pipeline)
+        return pipeline
+
+    @property
+    def middleware_id(self) -> int:
+        """The id ``dispatch(middleware_id=...)`` reaches this middleware's handlers by."""
+        return self.pipeline.middleware_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self.app(scope, self._watch_lifespan(receive), send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.pipeline.ensure_loop()
+        buffer = RequestBuffer(self.pipeline)
+        token = enter_buffer(buffer)
+        try:
+            if self._discard_failed:
+                send = self._watch_status(buffer, send)
+            try:
+                await self.app(scope, receive, send)
+            except BaseException:
+                # Let the error (and so the 500) out now; handle the events afterwards.
+                buffer.failed = True
+                self._finish_in_background(buffer)
+                raise
+            await self._finish(buffer)
+        finally:
+            exit_buffer(token)
+
+    async def _finish(self, buffer: RequestBuffer) -> None:
+        events = buffer.take()
+        if events and not self._discarded(buffer, events):
+            await self.pipeline.handle(events)
+
+    def _finish_in_background(self, buffer: RequestBuffer) -> None:
+        buffer.drained = True
+        if buffer.events and not self._discarded(buffer, buffer.events):
+            buffer.flush_to_background()
+
+    def _discarded(self, buffer: RequestBuffer, events: list[Event]) -> bool:
+        if not (buffer.failed and self._discard_failed):
+            return False
+        logger.info(
+            "discarded %d event(s) of a failed request (on_failed_request='discard'), ids: %s",
+            len(events),
+            ", ".join(event.id for event in events),
+        )
+        return True
+
+    def _watch_status(self, buffer: RequestBuffer, send: Send) -> Send:
+        async def send_watching(message: Message) -> None:
+            if message["type"] == "http.response.start" and self._failure_status(message["status"]):
+                buffer.failed = True
+            await send(message)
+
+        return send_watching
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.pipeline.ensure_loop()
+        buffer = RequestBuffer(self.pipeline)
+        token = enter_buffer(buffer)
+
+        async def receive_flushing() -> Message:
+            # Handle what the endpoint dispatched so far before it waits for a message.
+            if buffer.events:
+                buffer.flush_to_background()
+            return await receive()
+
+        try:
+            await self.app(scope, receive_flushing, send)
+        finally:
+            buffer.drained = True
+            buffer.flush_to_background()
+            exit_buffer(token)
+
+    def _watch_lifespan(self, receive: Receive) -> Receive:
+        async def receive_watching() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.pipeline.bind_loop()
+            elif message["type"] == "lifespan.shutdown":
+                await self.pipeline.shutdown()
+            return message
+
+        return receive_watching

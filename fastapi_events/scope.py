@@ -1,0 +1,92 @@
+"""Events outside requests: background jobs, startup hooks, scripts and tests (upstream #68)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from . import _store
+from ._buffer import RequestBuffer
+from ._context import enter_buffer, exit_buffer
+from ._pipeline import EventPipeline
+from ._reporting import ErrorHook
+
+__all__ = ["event_scope", "wait_for_pending"]
+
+
+@asynccontextmanager
+async def event_scope(
+    handlers: Iterable[object] | None = None,
+    *,
+    middleware_id: int | None = None,
+    on_error: ErrorHook | None = None,
+) -> AsyncIterator[RequestBuffer]:
+    """Collect the events dispatched inside the block and handle them at its exit.
+
+    Give either ``handlers`` (a private pipeline, waited for completely at exit,
+    chained events included) or the ``middleware_id`` of a running middleware (its
+    handlers, error hook and background runner).
+
+    Example::
+
+        async with event_scope(handlers=[local_handler]):
+            dispatch("report.generated", {"rows": 10})
+        # every handler has run here
+
+    Raises:
+        ConfigurationError: neither or both of ``handlers`` and ``middleware_id``.
+        UnknownMiddlewareIdError: no middleware has ``middleware_id``.
+
+    .. versionadded:: 1.0
+    """
+    pipeline, owned = _scope_pipeline(handlers, middleware_id, on_error)
+    pipeline.ensure_loop()
+    buffer = RequestBuffer(pipeline)
+    token = enter_buffer(buffer)
+    try:
+        yield buffer
+    finally:
+        exit_buffer(token)
+        events = buffer.take()
+        if events:
+            await pipeline.handle(events)
+        if owned:
+            await pipeline.wait_for_pending()
+
+
+def _scope_pipeline(
+    handlers: Iterable[object] | None, middleware_id: int | None, on_error: ErrorHook | None
+) -> tuple[EventPipeline, bool]:
+    from .errors import ConfigurationError
+
+    if (handlers is None) == (middleware_id is None):
+        raise ConfigurationError(
+            "event_scope() needs exactly one of handlers=[...] or middleware_id=..., "
+            f"got handlers={handlers!r}, middleware_id={middleware_id!r}"
+        )
+    if middleware_id is not None:
+        return _store.lookup(middleware_id), False
+    pipeline = EventPipeline(handlers or (), middleware_id=0, on_error=on_error)
+    pipeline.middleware_id = id(pipeline)
+    _store.track(pipeline)
+    return pipeline, True
+
+
+async def wait_for_pending(timeout: float | None = None) -> None:
+    """Wait until every event handled in the background, in every middleware, is done.
+
+    Includes events chained from handlers while waiting.
+
+    Raises:
+        TimeoutError: events were still pending after ``timeout`` seconds; the message
+            names them.
+
+    .. versionadded:: 1.0
+    """
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while busy := [p for p in _store.all_pipelines() if p.runner.busy()]:
+        for pipeline in busy:
+            remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+            await pipeline.wait_for_pending(remaining)
