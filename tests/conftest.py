@@ -1,0 +1,45 @@
+"""Suite-wide set-up: loopback-only credentials, asyncio for anyio tests, isolation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from fastapi_events import _store
+from fastapi_events.constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
+from fastapi_events.handlers.local import local_handler
+from fastapi_events.registry.payload_schema import registry
+
+# Fixture modules for the real servers the forwarder tests use (see ../shared/docs/test-infra.md).
+pytest_plugins = ("tests.servers.sqs", "tests.servers.pubsub")
+
+# Dummy AWS credentials for the whole session, so botocore never looks for real ones
+# (and never asks the EC2 metadata address, which is not loopback).
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+os.environ.pop(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, None)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (the only loop the library targets)."""
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _isolate_global_state() -> Iterator[None]:
+    """Each test starts from the module-level registrations and leaves them as it found them."""
+    registrations = list(local_handler._registrations)
+    schemas = dict(registry._schemas)
+    yield
+    local_handler._registrations[:] = registrations
+    local_handler._matches.clear()
+    registry._schemas.clear()
+    registry._schemas.update(schemas)
+    _store.clear()
