@@ -34,13 +34,16 @@ def report_failure(
     hook: ErrorHook | None = None,
     *,
     message: str = "handler %s failed on event %r (id %s)",
+    log: logging.Logger = logger,
 ) -> None:
     """Log one failure of ``handler`` on ``event`` and pass it to the error hook.
 
     The hook is ``hook`` if given, else the one of the pipeline currently draining.
-    A failing hook is logged and never raised.
+    A failing hook is logged and never raised. ``log`` lets a forwarder report on its own
+    logger (``fastapi_events.handlers.aws``); ``message`` takes the handler, the event
+    name and the event id as %-arguments.
     """
-    logger.error(message, describe_handler(handler), event.key, event.id, exc_info=exc)
+    log.error(message, describe_handler(handler), event.key, event.id, exc_info=exc)
     call_error_hook(hook if hook is not None else current_error_hook(), event, handler, exc)
 
 

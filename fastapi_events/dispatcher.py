@@ -11,6 +11,7 @@ from ._context import current_buffer
 from ._env import env_flag
 from ._event import Event, EventName, normalize_event_name
 from ._lazy import LazyPayload
+from ._observers import dispatch_observers, notify_observers
 from ._payload import is_pydantic_model, prepare_payload
 from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from .errors import (
@@ -77,7 +78,10 @@ def dispatch(
             payload = LazyPayload(payload, schema, payload_schema_dump, dump_args)
         elif schema is not None or type(payload) is not dict:
             payload = prepare_payload(payload, schema, payload_schema_dump, dump_args)
-    _route(Event(name, payload, key=key), middleware_id)
+    event = Event(name, payload, key=key)
+    if dispatch_observers and notify_observers(event):
+        return
+    _route(event, middleware_id)
 
 
 def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) -> tuple[Any, Any]:
