@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -43,3 +44,27 @@ def _isolate_global_state() -> Iterator[None]:
     registry._schemas.clear()
     registry._schemas.update(schemas)
     _store.clear()
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def library_logs() -> Iterator[list[logging.LogRecord]]:
+    """Records of the `fastapi_events` logger tree, captured on the logger itself.
+
+    (Litestar reconfigures the root logger, which would detach pytest's caplog handler.)
+    """
+    handler = _ListHandler()
+    logger = logging.getLogger("fastapi_events")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
