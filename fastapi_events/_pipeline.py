@@ -101,11 +101,11 @@ class EventPipeline:
 
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
-        events = await resolve_lazy_payloads(events)
-        if not events:
-            return
         token = set_error_hook(self.on_error)
         try:
+            events = await resolve_lazy_payloads(events)
+            if not events:
+                return
             handlers = self.handlers
             if len(handlers) == 1:
                 await self._run(handlers[0], events)

@@ -182,7 +182,9 @@ async def test_custom_failure_status() -> None:
 
 def test_bad_policy_value_is_rejected() -> None:
     """An unknown on_failed_request value names the value and the choices."""
-    with pytest.raises(ConfigurationError, match="'drop'.*'handle' or 'discard'|'handle' or 'discard'.*'drop'"):
+    with pytest.raises(
+        ConfigurationError, match=r"'drop'.*'handle' or 'discard'|'handle' or 'discard'.*'drop'"
+    ):
         EventHandlerASGIMiddleware(app=None, handlers=[], on_failed_request="drop")  # type: ignore[arg-type]
 
 
@@ -191,7 +193,7 @@ def test_handler_that_is_not_a_handler_is_rejected() -> None:
 
     def not_a_handler(event: Any) -> None: ...
 
-    with pytest.raises(ConfigurationError, match="not_a_handler"):
+    with pytest.raises(ConfigurationError, match=r"not_a_handler"):
         EventHandlerASGIMiddleware(app=None, handlers=[not_a_handler])  # type: ignore[arg-type]
 
 
@@ -217,7 +219,7 @@ async def test_middleware_id_reaches_handlers_before_the_first_request() -> None
 
 def test_unknown_middleware_id_raises_naming_it() -> None:
     """An id no middleware registered is an error that names the id, never a silent drop."""
-    with pytest.raises(UnknownMiddlewareIdError, match="middleware_id=999"):
+    with pytest.raises(UnknownMiddlewareIdError, match=r"middleware_id=999"):
         dispatch("x", middleware_id=999)
 
 

@@ -1,0 +1,104 @@
+"""The public surface: every 0.12 import path, the exported names, lazy optional imports."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import fastapi_events
+
+CONTRACT = {
+    "fastapi_events": [
+        "__version__",
+        "handler_store",
+        "event_store",
+        "in_req_res_cycle",
+        "middleware_identifier",
+        "BaseEventHandler",
+    ],
+    "fastapi_events.dispatcher": ["dispatch"],
+    "fastapi_events.middleware": ["EventHandlerASGIMiddleware"],
+    "fastapi_events.handlers.base": ["BaseEventHandler"],
+    "fastapi_events.handlers.local": ["LocalHandler", "local_handler"],
+    "fastapi_events.handlers.echo": ["EchoHandler"],
+    "fastapi_events.handlers.null": ["NullHandler"],
+    "fastapi_events.registry.base": ["BaseEventPayloadSchemaRegistry"],
+    "fastapi_events.registry.payload_schema": ["EventPayloadSchemaRegistry", "registry"],
+    "fastapi_events.typing": [
+        "Event",
+        "EventName",
+        "Payload",
+        "Scope",
+        "Message",
+        "Receive",
+        "Send",
+        "ASGIApp",
+    ],
+    "fastapi_events.constants": [
+        "FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR",
+        "FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR",
+    ],
+    "fastapi_events.errors": [
+        "FastapiEventError",
+        "ConfigurationError",
+        "MissingEventNameError",
+        "MissingEventNameDuringRegistration",
+        "MissingEventNameDuringDispatch",
+        "MultiplePayloadsDetectedDuringDispatch",
+    ],
+    "fastapi_events.otel": ["HAS_OTEL_INSTALLED"],
+    "fastapi_events.utils": ["chunk", "strtobool"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(CONTRACT))
+def test_every_contract_name_is_importable(module: str) -> None:
+    """Each module path of fastapi-events 0.12 exists and has its names."""
+    imported = importlib.import_module(module)
+    missing = [name for name in CONTRACT[module] if not hasattr(imported, name)]
+    assert missing == []
+
+
+def test_package_exports_exactly_the_public_names() -> None:
+    """The package's __all__ is the documented set, and each name resolves."""
+    assert set(fastapi_events.__all__) == {
+        "BaseEventHandler",
+        "Event",
+        "EventHandlerASGIMiddleware",
+        "__version__",
+        "dispatch",
+        "event_scope",
+        "event_store",
+        "handler_store",
+        "in_req_res_cycle",
+        "middleware_identifier",
+        "wait_for_pending",
+    }
+    for name in fastapi_events.__all__:
+        assert getattr(fastapi_events, name) is not None
+
+
+def test_importing_the_core_and_handlers_imports_no_optional_dependency() -> None:
+    """boto3, Pub/Sub, OpenTelemetry and the frameworks stay unimported until used."""
+    code = (
+        "import sys, fastapi_events, fastapi_events.handlers.local, "
+        "fastapi_events.handlers.echo, fastapi_events.otel\n"
+        "heavy = ['boto3', 'botocore', 'google.cloud.pubsub_v1', 'opentelemetry', "
+        "'fastapi', 'starlette', 'litestar']\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_readonly_views_of_the_0_12_globals() -> None:
+    """handler_store, in_req_res_cycle and middleware_identifier read like 0.12's objects."""
+    assert dict(fastapi_events.handler_store) == {}
+    assert fastapi_events.in_req_res_cycle.get(False) is False
+    with pytest.raises(LookupError):
+        fastapi_events.middleware_identifier.get()
