@@ -24,6 +24,9 @@ async def event_scope(
 ) -> AsyncIterator[RequestBuffer]:
     """Collect the events dispatched inside the block and handle them at its exit.
 
+    The store keeps middleware weakly: ``middleware_id`` reaches a middleware only while
+    its app is alive.
+
     Give either ``handlers`` (a private pipeline, waited for completely at exit,
     chained events included) or the ``middleware_id`` of a running middleware (its
     handlers, error hook and background runner).
@@ -45,14 +48,18 @@ async def event_scope(
     buffer = RequestBuffer(pipeline)
     token = enter_buffer(buffer)
     try:
-        yield buffer
+        try:
+            yield buffer
+        finally:
+            # Also when the block raised: events are never dropped silently. Drained in
+            # the scope's context, so handlers can chain events.
+            events = buffer.take()
+            if events:
+                await pipeline.handle(events)
+            if owned:
+                await pipeline.wait_for_pending()
     finally:
         exit_buffer(token)
-        events = buffer.take()
-        if events:
-            await pipeline.handle(events)
-        if owned:
-            await pipeline.wait_for_pending()
 
 
 def _scope_pipeline(
