@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _store
 from ._context import current_buffer
-from ._env import env_flag
+from ._env import EnvFlag
 from ._event import Event, EventName, normalize_event_name
 from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
@@ -30,6 +30,8 @@ OUTSIDE_SCOPE_MESSAGE = (
     "Pass middleware_id=<the id given to the middleware>, or open a scope with "
     "`async with fastapi_events.event_scope(handlers=[...]):` (background jobs, scripts, tests)"
 )
+
+_dispatch_disabled = EnvFlag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, default=False)
 
 
 def dispatch(
@@ -66,7 +68,7 @@ def dispatch(
 
         dispatch("user.created", {"id": 1})
     """
-    if env_flag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, False):
+    if _dispatch_disabled():
         return
     name, payload = _name_and_payload(event_name_or_model, payload, event_name)
     key = normalize_event_name(name)
