@@ -39,8 +39,11 @@ class LazyPayload:
 
 async def resolve_lazy_payloads(events: list[Any]) -> list[Any]:
     """Evaluate the lazy payloads among ``events``; drop (and report) those that fail."""
-    if not any(type(event.payload) is LazyPayload for event in events):
-        return events
+    for event in events:
+        if type(event.payload) is LazyPayload:
+            break
+    else:
+        return events  # the common case, checked without a generator
     resolved = []
     for event in events:
         lazy = event.payload

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 from . import _store
+from ._buffer import RequestBuffer
 from ._context import current_buffer
 from ._env import EnvFlag
 from ._event import Event, EventName, normalize_event_name
@@ -70,20 +71,46 @@ def dispatch(
     """
     if _dispatch_disabled():
         return
-    name, payload = _name_and_payload(event_name_or_model, payload, event_name)
-    key = normalize_event_name(name)
+    if type(event_name_or_model) is str and event_name is None:
+        key: str = event_name_or_model
+        name: EventName = key
+    else:
+        name, payload = _name_and_payload(event_name_or_model, payload, event_name)
+        key = normalize_event_name(name)
     if payload is not None:
-        registry = payload_schema_registry or default_registry
-        schema = registry.lookup(key) if validate_payload else None
-        dump_args = dict(payload_schema_cls_dict_args) if payload_schema_cls_dict_args else None
-        if callable(payload) and not is_pydantic_model(payload):
-            payload = LazyPayload(payload, schema, payload_schema_dump, dump_args)
-        elif schema is not None or type(payload) is not dict:
-            payload = prepare_payload(payload, schema, payload_schema_dump, dump_args)
-    event = Event(name, payload, key=key)
+        payload = _prepare(
+            key,
+            payload,
+            payload_schema_registry if validate_payload else None,
+            validate_payload,
+            payload_schema_dump,
+            payload_schema_cls_dict_args,
+        )
+    event = Event(name, payload, key)
     if dispatch_observers and notify_observers(event):
         return
-    _route(event, middleware_id)
+    buffer = current_buffer(None)
+    if buffer is not None and middleware_id is None:
+        buffer.add(event)
+    else:
+        _route(event, buffer, middleware_id)
+
+
+def _prepare(
+    key: str,
+    payload: Any,
+    registry: BaseEventPayloadSchemaRegistry | None,
+    validate: bool,
+    dump: bool,
+    dump_args: Mapping[str, Any] | None,
+) -> Any:
+    schema = (registry or default_registry).lookup(key) if validate else None
+    if schema is None and type(payload) is dict:
+        return payload  # the common case: nothing to validate or dump
+    args = dict(dump_args) if dump_args else None
+    if callable(payload) and not is_pydantic_model(payload):
+        return LazyPayload(payload, schema, dump, args)
+    return prepare_payload(payload, schema, dump, args)
 
 
 def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) -> tuple[Any, Any]:
@@ -118,11 +145,10 @@ def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) ->
     return name, first
 
 
-def _route(event: Event, middleware_id: int | None) -> None:
-    buffer = current_buffer(None)
-    if middleware_id is None or (buffer is not None and buffer.middleware_id == middleware_id):
-        if buffer is None:
-            raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
+def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None) -> None:
+    if middleware_id is None:
+        raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
+    if buffer is not None and buffer.middleware_id == middleware_id:
         buffer.add(event)
     else:
         _store.lookup(middleware_id).submit(event)

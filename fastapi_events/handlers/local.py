@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from .._di import CallPlan, build_plan, call_with_dependencies
@@ -110,9 +110,20 @@ class LocalHandler(BaseEventHandler):
         """Run every function matching ``event``; a failing one never stops the next."""
         for plan in self.matching(event.key):
             try:
-                await call_with_dependencies(plan, event)
+                if plan.simple and plan.kind == "async":
+                    await plan.call(event)  # the common case, without the DI machinery
+                else:
+                    await call_with_dependencies(plan, event)
             except Exception as exc:
                 report_failure(event, plan.call, exc)
+
+    async def handle_many(self, events: Sequence[Event]) -> None:
+        """Handle ``events`` in dispatch order (``handle`` isolates each function itself)."""
+        if self.concurrent:
+            await super().handle_many(events)
+            return
+        for event in events:
+            await self.handle(event)
 
 
 #: The module's default handler: ``@local_handler.register(event_name="...")``.
