@@ -7,20 +7,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._buffer import RequestBuffer
+    from ._pipeline import EventPipeline
     from ._reporting import ErrorHook
+    from ._telemetry import Telemetry
 
 __all__ = [
     "current_buffer",
     "current_error_hook",
+    "current_telemetry",
     "enter_buffer",
+    "enter_pipeline",
     "event_store",
     "exit_buffer",
-    "set_error_hook",
 ]
 
 #: The event buffer of the current request or event scope (``fastapi_events.event_store``).
 event_store: ContextVar[RequestBuffer] = ContextVar("fastapi_events.event_store")
-_error_hook: ContextVar[ErrorHook | None] = ContextVar("fastapi_events.error_hook", default=None)
+#: The pipeline whose handlers run in this context (its error hook and telemetry apply).
+_running: ContextVar[EventPipeline | None] = ContextVar("fastapi_events.pipeline", default=None)
 
 current_buffer = event_store.get
 
@@ -35,14 +39,21 @@ def exit_buffer(token: Token[RequestBuffer]) -> None:
     event_store.reset(token)
 
 
+def enter_pipeline(pipeline: EventPipeline) -> Token[EventPipeline | None]:
+    """Mark ``pipeline`` as the one running handlers in this context."""
+    return _running.set(pipeline)
+
+
 def current_error_hook() -> ErrorHook | None:
-    """Return the error hook of the pipeline draining in this context, if any."""
-    return _error_hook.get()
+    """Return the error hook of the pipeline running handlers in this context, if any."""
+    pipeline = _running.get()
+    return None if pipeline is None else pipeline.on_error
 
 
-def set_error_hook(hook: ErrorHook | None) -> Token[ErrorHook | None]:
-    """Set the error hook for handlers run in this context."""
-    return _error_hook.set(hook)
+def current_telemetry() -> Telemetry | None:
+    """Return the telemetry of the pipeline running handlers in this context, if any."""
+    pipeline = _running.get()
+    return None if pipeline is None else pipeline.telemetry
 
 
 class DerivedContextVar:

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._context import set_error_hook
+from ._context import enter_pipeline
 from ._event import Event
 from ._lazy import resolve_lazy_payloads
 from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
 from ._runner import BackgroundRunner, PendingEventsTimeout
+from ._telemetry import Telemetry, create_telemetry
 from .errors import ConfigurationError, ShutdownTimeoutError
 from .handlers.base import BaseEventHandler
 
@@ -47,6 +48,8 @@ class EventPipeline:
         middleware_id: int,
         on_error: ErrorHook | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ConfigurationError(
@@ -57,6 +60,7 @@ class EventPipeline:
         self.on_error = on_error
         self.shutdown_timeout = shutdown_timeout
         self.runner = BackgroundRunner()
+        self.telemetry: Telemetry | None = create_telemetry(tracer_provider, meter_provider)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
 
@@ -101,7 +105,7 @@ class EventPipeline:
 
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
-        token = set_error_hook(self.on_error)
+        token = enter_pipeline(self)
         try:
             events = await resolve_lazy_payloads(events)
             if not events:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ._context import current_error_hook
+from ._context import current_error_hook, current_telemetry
 from ._event import Event
 
 __all__ = ["ErrorHook", "call_error_hook", "describe_handler", "report_failure"]
@@ -44,6 +44,9 @@ def report_failure(
     name and the event id as %-arguments.
     """
     log.error(message, describe_handler(handler), event.key, event.id, exc_info=exc)
+    telemetry = current_telemetry()
+    if telemetry is not None:
+        telemetry.on_failure(event, handler, exc)
     call_error_hook(hook if hook is not None else current_error_hook(), event, handler, exc)
 
 

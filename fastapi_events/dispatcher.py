@@ -14,6 +14,7 @@ from ._event import Event, EventName, normalize_event_name
 from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
 from ._payload import is_pydantic_model, prepare_payload
+from ._pipeline import EventPipeline
 from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from .errors import (
     InvalidEventNameError,
@@ -91,6 +92,7 @@ def dispatch(
         return
     buffer = current_buffer(None)
     if buffer is not None and middleware_id is None:
+        _announce(buffer.pipeline, event)
         buffer.add(event)
     else:
         _route(event, buffer, middleware_id)
@@ -149,6 +151,14 @@ def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None
     if middleware_id is None:
         raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
     if buffer is not None and buffer.middleware_id == middleware_id:
+        _announce(buffer.pipeline, event)
         buffer.add(event)
     else:
-        _store.lookup(middleware_id).submit(event)
+        pipeline = _store.lookup(middleware_id)
+        _announce(pipeline, event)
+        pipeline.submit(event)
+
+
+def _announce(pipeline: EventPipeline, event: Event) -> None:
+    if pipeline.telemetry is not None:
+        pipeline.telemetry.on_dispatch(event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from . import _store
 from ._buffer import RequestBuffer
@@ -41,6 +41,8 @@ class EventHandlerASGIMiddleware:
             that raised or whose status ``failure_status`` calls a failure.
         failure_status: which response statuses mean failure (default: ``>= 500``).
         shutdown_timeout: seconds to wait at shutdown for background handling.
+        tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        meter_provider: OpenTelemetry meter provider (default: the global one).
 
     Example::
 
@@ -57,6 +59,8 @@ class EventHandlerASGIMiddleware:
         on_failed_request: Literal["handle", "discard"] = "handle",
         failure_status: Callable[[int], bool] = _server_error,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
             raise ConfigurationError(
@@ -66,25 +70,27 @@ class EventHandlerASGIMiddleware:
         self._discard_failed = on_failed_request == "discard"
         self._failure_status = failure_status
         self.pipeline = self._pipeline_for(
-            validate_handlers(handlers), middleware_id, on_error, shutdown_timeout
+            validate_handlers(handlers),
+            middleware_id,
+            on_error=on_error,
+            shutdown_timeout=shutdown_timeout,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
 
     def _pipeline_for(
-        self,
-        handlers: tuple[object, ...],
-        middleware_id: int | None,
-        on_error: ErrorHook | None,
-        shutdown_timeout: float,
+        self, handlers: tuple[object, ...], middleware_id: int | None, **options: Any
     ) -> EventPipeline:
         # Litestar builds one instance per route with the same arguments: share one pipeline.
         existing = _store.find(middleware_id) if middleware_id is not None else None
-        if existing is not None and existing.handlers == handlers and existing.on_error is on_error:
+        if (
+            existing is not None
+            and existing.handlers == handlers
+            and existing.on_error is options["on_error"]
+        ):
             return existing
         pipeline = EventPipeline(
-            handlers,
-            middleware_id=id(self) if middleware_id is None else middleware_id,
-            on_error=on_error,
-            shutdown_timeout=shutdown_timeout,
+            handlers, middleware_id=id(self) if middleware_id is None else middleware_id, **options
         )
         _store.register(pipeline)
         return pipeline

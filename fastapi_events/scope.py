@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from . import _store
 from ._buffer import RequestBuffer
@@ -21,6 +22,8 @@ async def event_scope(
     *,
     middleware_id: int | None = None,
     on_error: ErrorHook | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> AsyncIterator[RequestBuffer]:
     """Collect the events dispatched inside the block and handle them at its exit.
 
@@ -43,7 +46,13 @@ async def event_scope(
 
     .. versionadded:: 1.0
     """
-    pipeline, owned = _scope_pipeline(handlers, middleware_id, on_error)
+    pipeline, owned = _scope_pipeline(
+        handlers,
+        middleware_id,
+        on_error=on_error,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
     pipeline.ensure_loop()
     buffer = RequestBuffer(pipeline)
     token = enter_buffer(buffer)
@@ -63,7 +72,7 @@ async def event_scope(
 
 
 def _scope_pipeline(
-    handlers: Iterable[object] | None, middleware_id: int | None, on_error: ErrorHook | None
+    handlers: Iterable[object] | None, middleware_id: int | None, **options: Any
 ) -> tuple[EventPipeline, bool]:
     from .errors import ConfigurationError
 
@@ -74,7 +83,7 @@ def _scope_pipeline(
         )
     if middleware_id is not None:
         return _store.lookup(middleware_id), False
-    pipeline = EventPipeline(handlers or (), middleware_id=0, on_error=on_error)
+    pipeline = EventPipeline(handlers or (), middleware_id=0, **options)
     pipeline.middleware_id = id(pipeline)
     _store.track(pipeline)
     return pipeline, True

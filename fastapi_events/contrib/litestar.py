@@ -49,6 +49,8 @@ class EventsPlugin(InitPluginProtocol):
         on_failed_request: Literal["handle", "discard"] = "handle",
         failure_status: Callable[[int], bool] = _server_error,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         self.middleware_id = id(self) if middleware_id is None else middleware_id
         self._options: dict[str, Any] = {
@@ -58,6 +60,8 @@ class EventsPlugin(InitPluginProtocol):
             "on_failed_request": on_failed_request,
             "failure_status": failure_status,
             "shutdown_timeout": shutdown_timeout,
+            "tracer_provider": tracer_provider,
+            "meter_provider": meter_provider,
         }
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:

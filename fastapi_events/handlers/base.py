@@ -6,6 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from .._context import current_telemetry
 from .._event import Event
 from .._reporting import report_failure
 
@@ -46,8 +47,13 @@ class BaseEventHandler(ABC):
             await self._handle_isolated(event)
 
     async def _handle_isolated(self, event: Event) -> None:
+        telemetry = current_telemetry()
         try:
-            await self.handle(event)
+            if telemetry is None:
+                await self.handle(event)
+            else:
+                with telemetry.handler_span(event, self):
+                    await self.handle(event)
         except Exception as exc:
             report_failure(event, self, exc)
 

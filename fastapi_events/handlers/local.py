@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
+from .._context import current_telemetry
 from .._di import CallPlan, build_plan, call_with_dependencies
 from .._event import Event, EventName, normalize_event_name
 from .._reporting import report_failure
@@ -108,9 +109,13 @@ class LocalHandler(BaseEventHandler):
 
     async def handle(self, event: Event) -> None:
         """Run every function matching ``event``; a failing one never stops the next."""
+        telemetry = current_telemetry()
         for plan in self.matching(event.key):
             try:
-                if plan.simple and plan.kind == "async":
+                if telemetry is not None:
+                    with telemetry.handler_span(event, plan.call):
+                        await call_with_dependencies(plan, event)
+                elif plan.simple and plan.kind == "async":
                     await plan.call(event)  # the common case, without the DI machinery
                 else:
                     await call_with_dependencies(plan, event)

@@ -1,0 +1,41 @@
+"""The seam between the core and OpenTelemetry: what the core calls, and when.
+
+The core holds a ``Telemetry`` per pipeline, or ``None`` when tracing and metrics are off
+(opentelemetry not installed). Every call site checks for ``None`` first, so the cost
+without OpenTelemetry is one attribute check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from ._event import Event
+
+__all__ = ["Telemetry", "create_telemetry"]
+
+
+class Telemetry:
+    """Spans and metrics for one pipeline. This base records nothing."""
+
+    def on_dispatch(self, event: Event) -> None:
+        """Called in the dispatching code's context, once per dispatched event."""
+
+    def handler_span(self, event: Event, handler: object) -> AbstractContextManager[Any]:
+        """Wraps one handler function (or ``handle`` call) running for one event."""
+        return nullcontext()
+
+    def batch_span(
+        self, events: Sequence[Event], handler: object, *, system: str, destination: str
+    ) -> AbstractContextManager[Any]:
+        """Wraps one forwarder batch (``system``: ``aws_sqs``/``gcp_pubsub``)."""
+        return nullcontext()
+
+    def on_failure(self, event: Event, handler: object, exc: BaseException) -> None:
+        """Called once for every reported failure (after logging, before the error hook)."""
+
+
+def create_telemetry(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry | None:
+    """Return the telemetry for a pipeline, or ``None`` when there is nothing to record."""
+    return None
