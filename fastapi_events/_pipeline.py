@@ -64,17 +64,14 @@ class EventPipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
 
-    def ensure_loop(self) -> None:
-        """Bind the running loop if this pipeline has none yet (cheap: one attribute check)."""
-        if self._loop is None:
-            self.bind_loop()
-
     def bind_loop(self) -> None:
-        """Remember the running loop; run what was dispatched before there was one."""
+        """Remember the running loop (called per request: test clients may switch loops);
+        run what was dispatched from another thread before there was one."""
         self._loop = asyncio.get_running_loop()
-        waiting, self._waiting = self._waiting, []
-        for context, fn, args in waiting:
-            context.run(fn, *args)
+        if self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for context, fn, args in waiting:
+                context.run(fn, *args)
 
     def call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
         """Call ``fn(*args)`` on the event loop, from the loop or from any thread."""

@@ -112,7 +112,7 @@ class EventHandlerASGIMiddleware:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.pipeline.ensure_loop()
+        self.pipeline.bind_loop()
         buffer = RequestBuffer(self.pipeline)
         token = enter_buffer(buffer)
         try:
@@ -158,7 +158,7 @@ class EventHandlerASGIMiddleware:
         return send_watching
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.pipeline.ensure_loop()
+        self.pipeline.bind_loop()
         buffer = RequestBuffer(self.pipeline)
         token = enter_buffer(buffer)
 

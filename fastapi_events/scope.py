@@ -53,7 +53,7 @@ async def event_scope(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
     )
-    pipeline.ensure_loop()
+    pipeline.bind_loop()
     buffer = RequestBuffer(pipeline)
     token = enter_buffer(buffer)
     try:

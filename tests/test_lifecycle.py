@@ -170,3 +170,26 @@ def test_lifespan_passes_through_to_the_app() -> None:
     with TestClient(app):
         assert calls == ["startup"]
     assert calls == ["startup", "shutdown"]
+
+
+def test_sync_handler_chains_with_a_test_client_used_without_lifespan() -> None:
+    """Each TestClient request without `with` runs on a new loop; chaining still works."""
+    handler = LocalHandler()
+    seen: list[str] = []
+
+    @handler.register(event_name="first")
+    def first(event: Event) -> None:  # a worker thread: chaining goes through the loop
+        dispatch("second", None)
+
+    @handler.register(event_name="second")
+    async def second(event: Event) -> None:
+        seen.append(event.key)
+
+    async def endpoint(request: Any) -> PlainTextResponse:
+        dispatch("first", None)
+        return PlainTextResponse("ok")
+
+    client = TestClient(app_with(handler, Route("/", endpoint)))
+    for _ in range(2):
+        client.get("/")
+    assert seen == ["second", "second"]
