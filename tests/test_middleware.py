@@ -286,3 +286,27 @@ async def test_background_task_and_streaming_events_are_handled(framework: str) 
         await client.get("/background")
     await wait_for_pending(5)
     assert recorder.names == ["stream.start", "stream.chunk", "stream.chunk", "bg.done"]
+
+
+async def test_0_12_globals_inside_a_request() -> None:
+    """Inside a request the 0.12 globals read the request's state; handler_store lists handlers."""
+    import fastapi_events
+
+    recorder = Recorder()
+    seen: dict[str, Any] = {}
+
+    async def endpoint(request: Any) -> Any:
+        from starlette.responses import PlainTextResponse
+
+        dispatch("x", 1)
+        seen["in_cycle"] = fastapi_events.in_req_res_cycle.get()
+        seen["middleware_id"] = fastapi_events.middleware_identifier.get()
+        seen["buffered"] = [tuple(e) for e in fastapi_events.event_store.get()]
+        return PlainTextResponse("ok")
+
+    app = build_app("starlette", [recorder], middleware_id=9001)
+    app.add_route("/globals", endpoint)
+    async with client_for(app) as client:
+        await client.get("/globals")
+    assert seen == {"in_cycle": True, "middleware_id": 9001, "buffered": [("x", 1)]}
+    assert fastapi_events.handler_store[9001] == [recorder]
