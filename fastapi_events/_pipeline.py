@@ -8,13 +8,14 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._context import enter_pipeline
+from ._buffer import RequestBuffer
+from ._context import enter_buffer, enter_pipeline, exit_buffer
 from ._event import Event
 from ._lazy import resolve_lazy_payloads
 from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
 from ._runner import BackgroundRunner, PendingEventsTimeout
 from ._telemetry import Telemetry, create_telemetry
-from .errors import ConfigurationError, ShutdownTimeoutError
+from .errors import ConfigurationError, EventsCancelledError, ShutdownTimeoutError
 from .handlers.base import BaseEventHandler
 
 __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "EventPipeline"]
@@ -59,7 +60,7 @@ class EventPipeline:
         self.middleware_id = middleware_id
         self.on_error = on_error
         self.shutdown_timeout = shutdown_timeout
-        self.runner = BackgroundRunner()
+        self.runner = BackgroundRunner(self._report_cancelled)
         self.telemetry: Telemetry | None = create_telemetry(tracer_provider, meter_provider)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
@@ -98,7 +99,18 @@ class EventPipeline:
 
     def _spawn(self, event: Event) -> None:
         events = [event]
-        self.runner.spawn(self.handle(events), events)
+        self.runner.spawn(self._handle_detached(events), events)
+
+    async def _handle_detached(self, events: list[Event]) -> None:
+        # Events dispatched by these handlers (chained) need a buffer to go to: a drained
+        # one sends them to its ordered background queue, as in a finished request.
+        buffer = RequestBuffer(self)
+        buffer.drained = True
+        token = enter_buffer(buffer)
+        try:
+            await self.handle(events)
+        finally:
+            exit_buffer(token)
 
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
@@ -132,20 +144,23 @@ class EventPipeline:
         try:
             await self.runner.wait_idle(timeout)
         except PendingEventsTimeout:
-            self._report_unhandled(await self.runner.cancel_all(), timeout)
+            error = ShutdownTimeoutError(f"not handled within the {timeout}s shutdown timeout")
+            self._report_lost(await self.runner.cancel_all(), error)
         for handler in self.handlers:
             try:
                 await handler.aclose()
             except Exception:
                 logger.exception("closing handler %s failed", describe_handler(handler))
 
-    def _report_unhandled(self, events: list[Event], timeout: float) -> None:
+    def _report_cancelled(self, events: list[Event]) -> None:
+        self._report_lost(events, EventsCancelledError("cancelled before it was handled"))
+
+    def _report_lost(self, events: list[Event], error: Exception) -> None:
         logger.error(
-            "shutdown: %d event(s) not handled within %ss, ids: %s",
+            "%d event(s) not handled (%s), ids: %s",
             len(events),
-            timeout,
+            error,
             ", ".join(event.id for event in events),
         )
-        error = ShutdownTimeoutError(f"not handled within the {timeout}s shutdown timeout")
         for event in events:
             call_error_hook(self.on_error, event, None, error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._event import Event
@@ -27,7 +27,10 @@ class PendingEventsTimeout(TimeoutError):
 class BackgroundRunner:
     """Starts tasks on the event loop and remembers, for each, the events it handles."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_cancelled: Callable[[list[Event]], None] | None = None) -> None:
+        #: Called with the unfinished events of a task cancelled by anyone but
+        #: :meth:`cancel_all` (whose caller reports them itself).
+        self.on_cancelled = on_cancelled
         # task -> the live list of events it is responsible for; a worker may grow or
         # shrink that list while it runs.
         self._tasks: dict[asyncio.Task[None], list[Event]] = {}
@@ -43,8 +46,11 @@ class BackgroundRunner:
         return task
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        events = self._tasks.pop(task, None)
+        if task.cancelled():
+            if events and self.on_cancelled is not None:
+                self.on_cancelled(list(events))
+        elif (exc := task.exception()) is not None:
             # Pipelines report handler failures themselves; this is a bug guard.
             logger.error("background task %r crashed", task.get_name(), exc_info=exc)
 
@@ -52,6 +58,10 @@ class BackgroundRunner:
         """True while a task other than the calling one is running."""
         current = asyncio.current_task()
         return any(task is not current for task in self._tasks)
+
+    def runs_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """True if any of the tasks runs on ``loop``."""
+        return any(task.get_loop() is loop for task in self._tasks)
 
     def pending_events(self) -> list[Event]:
         """The events of every task not yet finished."""
@@ -76,6 +86,7 @@ class BackgroundRunner:
         """Cancel every task; return the events they had not finished."""
         unfinished = self.pending_events()
         tasks = list(self._tasks)
+        self._tasks.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

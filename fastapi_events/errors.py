@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "EventsCancelledError",
     "FastapiEventError",
     "InvalidEventNameError",
     "MissingEventNameDuringDispatch",
@@ -63,6 +64,14 @@ class OutsideEventScopeError(FastapiEventError, LookupError):
 
 class UnknownMiddlewareIdError(OutsideEventScopeError):
     """``dispatch(middleware_id=...)`` named an id no middleware registered.
+
+    .. versionadded:: 1.0
+    """
+
+
+class EventsCancelledError(FastapiEventError):
+    """Passed to the error hook for each event whose background task was cancelled before
+    the event was handled (for example, the event loop was closed under it).
 
     .. versionadded:: 1.0
     """

@@ -12,6 +12,7 @@ from ._buffer import RequestBuffer
 from ._context import enter_buffer, exit_buffer
 from ._pipeline import EventPipeline
 from ._reporting import ErrorHook
+from ._runner import PendingEventsTimeout
 
 __all__ = ["event_scope", "wait_for_pending"]
 
@@ -90,9 +91,11 @@ def _scope_pipeline(
 
 
 async def wait_for_pending(timeout: float | None = None) -> None:
-    """Wait until every event handled in the background, in every middleware, is done.
+    """Wait until every event handled in the background on this event loop is done.
 
-    Includes events chained from handlers while waiting.
+    Includes events chained from handlers while waiting. Apps running on another loop (a
+    sync ``TestClient`` runs one in a thread) are waited for by
+    :func:`fastapi_events.testing.wait_until_handled_sync`.
 
     Raises:
         TimeoutError: events were still pending after ``timeout`` seconds; the message
@@ -102,7 +105,12 @@ async def wait_for_pending(timeout: float | None = None) -> None:
     """
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    while busy := [p for p in _store.all_pipelines() if p.runner.busy()]:
+    await asyncio.sleep(0)  # let events just handed to this loop start their tasks
+    while busy := [p for p in _store.all_pipelines() if p.runner.runs_on(loop) and p.runner.busy()]:
         for pipeline in busy:
             remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
-            await pipeline.wait_for_pending(remaining)
+            try:
+                await pipeline.wait_for_pending(remaining)
+            except PendingEventsTimeout:
+                pending = [event for p in busy for event in p.runner.pending_events()]
+                raise PendingEventsTimeout(pending, timeout) from None

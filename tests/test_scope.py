@@ -93,3 +93,64 @@ async def test_scope_handles_events_even_when_the_block_raises() -> None:
             dispatch("job.partial", {"step": 1})
             raise RuntimeError("job failed")
     assert recorder.names == ["job.partial"]
+
+
+async def test_handlers_of_middleware_id_events_can_chain() -> None:
+    """A handler of an event sent with middleware_id= dispatches a chained event."""
+    handler = LocalHandler()
+    seen: list[str] = []
+
+    @handler.register(event_name="*")
+    async def on_any(event: Event) -> None:
+        seen.append(event.key)
+        if event.key == "job.first":
+            dispatch("job.second", None)
+
+    _alive = EventHandlerASGIMiddleware(app=None, handlers=[handler], middleware_id=8)  # type: ignore[arg-type]
+    dispatch("job.first", None, middleware_id=8)
+    await wait_for_pending(5)
+    assert seen == ["job.first", "job.second"]
+
+
+async def test_wait_for_pending_timeout_names_the_callers_timeout() -> None:
+    """The timeout error reports the timeout the caller gave, not what was left of it."""
+    release = asyncio.Event()
+
+    class Slow(Recorder):
+        async def handle_many(self, events: Any) -> None:
+            await release.wait()
+
+    _alive = EventHandlerASGIMiddleware(app=None, handlers=[Slow()], middleware_id=9)  # type: ignore[arg-type]
+    dispatch("slow.event", None, middleware_id=9)
+    with pytest.raises(PendingEventsTimeout, match=r"after 0\.05s"):
+        await wait_for_pending(0.05)
+    release.set()
+    await wait_for_pending(5)
+
+
+async def test_a_cancelled_background_task_reports_its_events() -> None:
+    """Events whose task is cancelled (the loop closing under it) reach the error hook."""
+    started = asyncio.Event()
+    errors: list[tuple[str, Exception]] = []
+
+    class Stuck(Recorder):
+        async def handle_many(self, events: Any) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+    middleware = EventHandlerASGIMiddleware(
+        app=None,  # type: ignore[arg-type]
+        handlers=[Stuck()],
+        middleware_id=10,
+        on_error=lambda event, handler, exc: errors.append((event.key, exc)),
+    )
+    dispatch("stuck.event", None, middleware_id=10)
+    await started.wait()
+    pipeline = middleware.pipeline
+    tasks = list(pipeline.runner._tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert [(name, type(exc).__name__) for name, exc in errors] == [
+        ("stuck.event", "EventsCancelledError")
+    ]
