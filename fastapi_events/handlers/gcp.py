@@ -1,0 +1,271 @@
+"""Forward events to a Google Cloud Pub/Sub topic (extra ``google``).
+
+Importing this module does not import ``google-cloud-pubsub``; constructing the handler
+does, and the publisher client is created on the first event (never in ``__init__``:
+Litestar builds middleware, and so may touch handlers, once per route).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from .._context import current_telemetry
+from .._event import Event
+from .._reporting import report_failure
+from ..errors import ConfigurationError
+from ..serialization import MessageFormat, Serializer, encode
+from .base import BaseEventHandler
+
+__all__ = [
+    "GOOGLE_INSTALL_HINT",
+    "MAX_MESSAGES_PER_PUBLISH",
+    "GoogleCloudSimplePubSubHandler",
+    "MessageAttributes",
+    "OrderingKey",
+]
+
+logger = logging.getLogger(__name__)
+
+GOOGLE_INSTALL_HINT = (
+    "Package 'google-cloud-pubsub' is not installed but required. "
+    "You can install it by running `pip install 'fastapi-events[google]'`"
+)
+#: Pub/Sub accepts at most 1000 messages in one publish request.
+MAX_MESSAGES_PER_PUBLISH = 1000
+# Pub/Sub's limits on message attributes (https://cloud.google.com/pubsub/quotas#resource_limits).
+_MAX_ATTRIBUTES, _MAX_KEY_BYTES, _MAX_VALUE_BYTES = 100, 256, 1024
+
+#: An ordering key: a constant, or a function of the event (``None``/``""``: unordered).
+OrderingKey = str | Callable[[Event], str | None]
+#: Extra message attributes: a constant mapping, or a function of the event.
+MessageAttributes = Mapping[str, str] | Callable[[Event], Mapping[str, str]]
+
+
+def _import_pubsub() -> ModuleType:
+    try:
+        from google.cloud import pubsub_v1  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ImportError(GOOGLE_INSTALL_HINT) from exc
+    return pubsub_v1  # type: ignore[no-any-return]
+
+
+class GoogleCloudSimplePubSubHandler(BaseEventHandler):
+    """Publish every event as one message to a Pub/Sub topic.
+
+    The body is ``serializer(event)`` (default: the JSON array ``["name", payload]``) or a
+    :class:`~fastapi_events.serialization.MessageFormat` such as
+    :class:`~fastapi_events.serialization.CloudEventsFormat`. The attributes carry the
+    event name, id, content type and W3C trace context (metadata wins over ``attributes``).
+    The client batches messages (``max_batch_size`` and ``batch_settings_kwargs`` become its
+    ``BatchSettings``; keys there win); every publish is awaited without blocking the loop
+    and a failure is reported for its event only. A failed ordered publish resumes its
+    ordering key, so later events with that key are published again.
+
+    Args:
+        project_id: the Google Cloud project of the topic.
+        topic_id: the topic's id (not its path).
+        max_batch_size: messages per publish request, 1 to 1000.
+        batch_settings_kwargs: more ``BatchSettings`` (``max_bytes``, ``max_latency``).
+        serializer: ``event -> str | bytes``, or a message format.
+        attributes: extra attributes, constant or per event.
+        ordering_key: a constant key or ``event -> key``; needs ``enable_message_ordering``.
+        enable_message_ordering: publish with ordering keys (and in order per key).
+        publisher_client: a ``PublisherClient`` to use instead of creating one; the
+            handler then neither configures nor stops it.
+        close_timeout: seconds :meth:`aclose` waits for unconfirmed publishes.
+
+    Raises:
+        ImportError: ``google-cloud-pubsub`` is not installed.
+        ConfigurationError: an argument is out of range or inconsistent.
+
+    Example::
+
+        handler = GoogleCloudSimplePubSubHandler("my-project", "user-events")
+        app.add_middleware(EventHandlerASGIMiddleware, handlers=[handler])
+
+    .. versionchanged:: 1.0
+       ``batch_settings_kwargs`` is optional (0.12 raised TypeError without it); the
+       keyword-only options are new.
+    """
+
+    def __init__(
+        self,
+        project_id: str,
+        topic_id: str,
+        max_batch_size: int = MAX_MESSAGES_PER_PUBLISH,
+        batch_settings_kwargs: Mapping[str, Any] | None = None,
+        serializer: Serializer | MessageFormat | None = None,
+        *,
+        attributes: MessageAttributes | None = None,
+        ordering_key: OrderingKey | None = None,
+        enable_message_ordering: bool = False,
+        publisher_client: Any = None,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self._pubsub = _import_pubsub()
+        _check_names(project_id, topic_id)
+        if ordering_key is not None and not enable_message_ordering:
+            raise ConfigurationError(
+                f"ordering_key={ordering_key!r} needs enable_message_ordering=True "
+                "(Pub/Sub rejects ordering keys on a client without message ordering)"
+            )
+        if publisher_client is not None and batch_settings_kwargs is not None:
+            raise ConfigurationError(
+                "batch_settings_kwargs cannot apply to a publisher_client you pass in: "
+                "configure that client's BatchSettings yourself"
+            )
+        self.topic_path = f"projects/{project_id}/topics/{topic_id}"
+        self.serializer = serializer
+        self.attributes = attributes
+        self.ordering_key = ordering_key
+        self.close_timeout = close_timeout
+        self._batch_settings = self._make_batch_settings(max_batch_size, batch_settings_kwargs)
+        self._options = self._pubsub.types.PublisherOptions(
+            enable_message_ordering=enable_message_ordering
+        )
+        self._client: Any = publisher_client
+        self._owns_client = publisher_client is None
+        self._client_lock = threading.Lock()
+        self._pending: set[Any] = set()
+        # The %-message of report_failure takes (handler, event name, event id).
+        self._failure_message = (
+            "%s could not publish event %r (id %s) to " + self.topic_path.replace("%", "%%")
+        )
+
+    def _make_batch_settings(self, max_batch_size: int, extra: Mapping[str, Any] | None) -> Any:
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
+            raise ConfigurationError(f"max_batch_size must be an int, got {max_batch_size!r}")
+        if not 1 <= max_batch_size <= MAX_MESSAGES_PER_PUBLISH:
+            raise ConfigurationError(
+                f"max_batch_size must be between 1 and {MAX_MESSAGES_PER_PUBLISH} "
+                f"(Pub/Sub limit), got {max_batch_size!r}"
+            )
+        # The client commits a batch when the next message would bring it to max_messages,
+        # so a batch holds at most max_messages - 1: ask for one more to get max_batch_size.
+        settings = {"max_messages": max_batch_size + 1, **(extra or {})}
+        try:
+            return self._pubsub.types.BatchSettings(**settings)
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"batch_settings_kwargs accepts max_bytes, max_latency and max_messages, "
+                f"got {sorted(extra or {})!r}"
+            ) from exc
+
+    async def handle(self, event: Event) -> None:
+        """Publish one event (a failure is reported, not raised)."""
+        await self.handle_many([event])
+
+    async def handle_many(self, events: Sequence[Event]) -> None:
+        """Publish ``events`` (batched by the client) and wait until Pub/Sub confirms them."""
+        telemetry = current_telemetry()
+        if telemetry is None:
+            await self._forward(events)
+            return
+        with telemetry.batch_span(events, self, system="gcp_pubsub", destination=self.topic_path):
+            await self._forward(events)
+
+    async def _forward(self, events: Sequence[Event]) -> None:
+        client = self._client or await asyncio.to_thread(self._create_client)
+        published = []
+        for event in events:
+            try:
+                key, future = self._publish(client, event)
+            except Exception as exc:
+                self._report(event, exc)
+            else:
+                published.append((event, key, future))
+        results = await asyncio.gather(
+            *[asyncio.wrap_future(future) for _, _, future in published], return_exceptions=True
+        )
+        failed = [
+            (event, key, result)
+            for (event, key, _), result in zip(published, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        for key in {key for _, key, _ in failed if key}:
+            self._resume(client, key)
+        for event, _, error in failed:
+            self._report(event, error)
+
+    def _create_client(self) -> Any:
+        with self._client_lock:  # one client, however many events race to create it
+            if self._client is None:
+                self._client = self._pubsub.PublisherClient(
+                    batch_settings=self._batch_settings, publisher_options=self._options
+                )
+            return self._client
+
+    def _publish(self, client: Any, event: Event) -> tuple[str, Any]:
+        message = encode(event, self.serializer)
+        attributes = dict(message.attributes)
+        if self.attributes is not None:
+            extra = self.attributes(event) if callable(self.attributes) else self.attributes
+            attributes = {**extra, **attributes}
+        _check_attributes(attributes)
+        key = self._ordering_key_for(event)
+        future = client.publish(self.topic_path, message.body, ordering_key=key, **attributes)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return key, future
+
+    def _ordering_key_for(self, event: Event) -> str:
+        key = self.ordering_key(event) if callable(self.ordering_key) else self.ordering_key
+        if key is None:
+            return ""
+        if not isinstance(key, str):
+            raise TypeError(f"ordering_key must be a str or None, got {key!r} for {event.key!r}")
+        return key
+
+    def _resume(self, client: Any, key: str) -> None:
+        try:
+            client.resume_publish(self.topic_path, key)
+        except Exception:  # a stopped client: nothing left to resume
+            logger.warning("could not resume ordering key %r on %s", key, self.topic_path)
+
+    def _report(self, event: Event, exc: BaseException) -> None:
+        report_failure(event, self, exc, log=logger, message=self._failure_message)
+
+    async def aclose(self) -> None:
+        """Flush: stop the client it created, wait for unconfirmed publishes, close the channel."""
+        client, pending = self._client, list(self._pending)
+        if client is None:
+            return
+        if self._owns_client:
+            self._client = None  # a later event (app restarted) creates a fresh client
+            await asyncio.to_thread(client.stop)
+        if pending:
+            waiting = [asyncio.wrap_future(future) for future in pending]
+            _, late = await asyncio.wait(waiting, timeout=self.close_timeout)
+            if late:
+                logger.warning(
+                    "%d message(s) to %s still unconfirmed after %ss at shutdown",
+                    len(late),
+                    self.topic_path,
+                    self.close_timeout,
+                )
+        if self._owns_client:
+            client.transport.close()
+
+
+def _check_names(project_id: object, topic_id: object) -> None:
+    for label, value in (("project_id", project_id), ("topic_id", topic_id)):
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"{label} must be a non-empty str, got {value!r}")
+
+
+def _check_attributes(attributes: Mapping[str, object]) -> None:
+    """Check Pub/Sub's attribute limits, so one bad event never fails its whole batch."""
+    if len(attributes) > _MAX_ATTRIBUTES:
+        raise ValueError(f"{len(attributes)} attributes, Pub/Sub allows {_MAX_ATTRIBUTES}")
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"attribute {key!r}={value!r}: keys and values must be str")
+        if key.startswith("goog") or not 0 < len(key.encode()) <= _MAX_KEY_BYTES:
+            raise ValueError(f"attribute key {key!r}: 1-{_MAX_KEY_BYTES} bytes, no 'goog' prefix")
+        if len(value.encode()) > _MAX_VALUE_BYTES:
+            raise ValueError(f"attribute {key!r}: value over {_MAX_VALUE_BYTES} bytes")

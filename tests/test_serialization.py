@@ -1,0 +1,223 @@
+"""fastapi_events.serialization: bodies, attributes, CloudEvents and decoding them back."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import uuid
+from typing import Any
+
+import pydantic
+import pytest
+
+from fastapi_events._event import Event
+from fastapi_events.errors import ConfigurationError
+from fastapi_events.serialization import (
+    CloudEventsFormat,
+    EncodedMessage,
+    MessageFormat,
+    SerializationError,
+    decode,
+    dumps,
+    encode,
+)
+
+TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    when: datetime.date
+
+
+class User(pydantic.BaseModel):
+    id: uuid.UUID
+    joined: datetime.datetime
+
+
+def test_default_body_is_the_0_12_json_array() -> None:
+    """The default body is ["name", payload], the format of fastapi-events 0.12."""
+    message = encode(Event("user.created", {"id": 1}))
+    assert json.loads(message.body) == ["user.created", {"id": 1}]
+
+
+def test_enum_names_are_sent_as_their_value() -> None:
+    """An Enum event name travels as its value, as handlers match it."""
+    message = encode(Event(Color.RED, None, "red"))
+    assert json.loads(message.body) == ["red", None]
+    assert message.attributes["event_name"] == "red"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+            "2026-01-02T03:04:05+00:00",
+        ),
+        (datetime.date(2026, 1, 2), "2026-01-02"),
+        (datetime.time(3, 4), "03:04:00"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (decimal.Decimal("1.10"), "1.10"),
+        (Color.RED, "red"),
+        ({3, 1, 2}, [1, 2, 3]),
+        (frozenset({"a"}), ["a"]),
+        (b"\x00\xff", base64.b64encode(b"\x00\xff").decode()),
+        (Point(1, datetime.date(2026, 1, 2)), {"x": 1, "when": "2026-01-02"}),
+    ],
+)
+def test_encoder_handles_the_usual_payload_types(value: Any, expected: Any) -> None:
+    """datetime/date/time, UUID, Decimal, Enum, sets, bytes and dataclasses are encoded."""
+    assert json.loads(dumps({"v": value})) == {"v": expected}
+
+
+def test_pydantic_models_are_dumped_not_stringified() -> None:
+    """A pydantic model in a payload becomes its JSON dump, not its str()."""
+    user = User(id=uuid.UUID(int=2), joined=datetime.datetime(2026, 1, 1))
+    body = json.loads(encode(Event("u", {"user": user})).body)
+    assert body[1] == {"user": {"id": str(uuid.UUID(int=2)), "joined": "2026-01-01T00:00:00"}}
+
+
+def test_unserialisable_payload_names_the_event_type_and_fix() -> None:
+    """An object json cannot encode is a SerializationError naming event, type and fix."""
+    event = Event("job.done", {"x": object()})
+    with pytest.raises(SerializationError, match=r"'job.done'.*object.*serializer=") as info:
+        encode(event)
+    assert event.id in str(info.value)
+
+
+def test_nan_is_refused() -> None:
+    """NaN is not JSON; it is an error instead of a body other languages cannot parse."""
+    with pytest.raises(SerializationError, match="Out of range float"):
+        encode(Event("x", float("nan")))
+
+
+def test_metadata_goes_to_attributes_never_the_payload() -> None:
+    """Name, id, content type and trace context are attributes; the payload is untouched."""
+    event = Event("x", [1, 2])
+    event.trace_context = {**TRACE, "tracestate": ""}
+    message = encode(event)
+    assert message.attributes == {
+        "event_name": "x",
+        "event_id": event.id,
+        "content_type": "application/json",
+        **TRACE,
+    }
+    assert json.loads(message.body) == ["x", [1, 2]]
+
+
+def test_a_0_12_serializer_gets_the_name_payload_pair() -> None:
+    """A plain serializer callable is called with (name, payload), like 0.12's."""
+    message = encode(Event("x", {"a": 1}), lambda event: json.dumps(event))
+    assert json.loads(message.body) == ["x", {"a": 1}]
+    assert message.attributes["event_name"] == "x"
+
+
+def test_a_serializer_returning_neither_str_nor_bytes_is_an_error() -> None:
+    """A serializer must return str or bytes; anything else is reported for that event."""
+    with pytest.raises(SerializationError, match="returned int"):
+        encode(Event("x", 1), lambda event: 42)
+
+
+def test_a_custom_message_format_sees_the_whole_event() -> None:
+    """A MessageFormat subclass gets the Event with its metadata."""
+
+    class IdOnly(MessageFormat):
+        def encode(self, event: Event) -> EncodedMessage:
+            return EncodedMessage(event.id.encode(), {"kind": "id"})
+
+    event = Event("x", 1)
+    assert encode(event, IdOnly()) == EncodedMessage(event.id.encode(), {"kind": "id"})
+
+
+def test_structured_cloudevent_envelope() -> None:
+    """Structured mode: a CloudEvents 1.0 JSON envelope with the payload as data."""
+    event = Event("order.paid", {"total": decimal.Decimal("9.50")})
+    message = encode(event, CloudEventsFormat("/shop"))
+    assert json.loads(message.body) == {
+        "specversion": "1.0",
+        "id": event.id,
+        "source": "/shop",
+        "type": "order.paid",
+        "time": event.timestamp.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"total": "9.50"},
+    }
+    assert message.attributes["content_type"] == "application/cloudevents+json"
+
+
+def test_binary_cloudevent_uses_ce_attributes() -> None:
+    """Binary mode: ce-* attributes and the payload alone as the body."""
+    event = Event("order.paid", {"total": 1})
+    event.trace_context = TRACE
+    message = encode(event, CloudEventsFormat("/shop", mode="binary"))
+    assert json.loads(message.body) == {"total": 1}
+    assert message.attributes == {
+        "ce-specversion": "1.0",
+        "ce-id": event.id,
+        "ce-source": "/shop",
+        "ce-type": "order.paid",
+        "ce-time": event.timestamp.isoformat(),
+        "content-type": "application/json",
+        **TRACE,
+    }
+
+
+@pytest.mark.parametrize(("source", "mode"), [("", "structured"), ("/s", "both")])
+def test_cloudevents_options_are_checked(source: str, mode: Any) -> None:
+    """An empty source or an unknown mode fails at construction."""
+    with pytest.raises(ConfigurationError, match="CloudEventsFormat"):
+        CloudEventsFormat(source, mode=mode)
+
+
+@pytest.mark.parametrize(
+    "fmt", [None, CloudEventsFormat("/svc"), CloudEventsFormat("/svc", mode="binary")]
+)
+def test_decode_round_trips_every_format(fmt: MessageFormat | None) -> None:
+    """decode() reads back name, payload, id and trace context of every format."""
+    event = Event("user.created", {"id": 7})
+    event.trace_context = TRACE
+    message = encode(event, fmt)
+    received = decode(message.body, message.attributes)
+    name, payload = received
+    assert (name, payload, received.id, received.trace_context) == (
+        "user.created",
+        {"id": 7},
+        event.id,
+        TRACE,
+    )
+
+
+def test_decode_reads_sqs_and_pubsub_message_shapes() -> None:
+    """decode() accepts an SQS receive_message entry and a Pub/Sub message object."""
+    event = Event("x", 1)
+    message = encode(event)
+    sqs = {
+        "Body": message.body.decode(),
+        "MessageAttributes": {
+            k: {"DataType": "String", "StringValue": v} for k, v in message.attributes.items()
+        },
+    }
+
+    @dataclasses.dataclass
+    class PubSubMessage:
+        data: bytes
+        attributes: dict[str, str]
+
+    for received in (decode(sqs), decode(PubSubMessage(message.body, message.attributes))):
+        assert (tuple(received), received.id) == (("x", 1), event.id)
+
+
+def test_decode_rejects_a_foreign_message() -> None:
+    """A body in none of the formats is a SerializationError, not a wrong event."""
+    with pytest.raises(SerializationError, match="not a fastapi_events message"):
+        decode(b'{"hello": "world"}')
