@@ -54,6 +54,15 @@ async def forward(
     return failures
 
 
+async def _until_published(handler: GoogleCloudSimplePubSubHandler, count: int) -> None:
+    """Wait until ``count`` messages are in the client's hands (its unconfirmed set)."""
+    for _ in range(1000):
+        if len(handler._pending) == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} messages never reached the client")
+
+
 # --- configuration -------------------------------------------------------------------------
 
 
@@ -220,8 +229,7 @@ async def test_publish_is_awaited_without_blocking_the_loop(
     """While the client holds a batch, the loop runs; handle_many returns once it is sent."""
     handler = make_handler(pubsub_topic.topic_id, batch_settings_kwargs={"max_latency": 60})
     task = asyncio.create_task(handler.handle_many([Event("slow", 1), Event("slow", 2)]))
-    for _ in range(5):
-        await asyncio.sleep(0)  # we run: the task is parked on the publish futures
+    await _until_published(handler, 2)  # we run while the task is parked on the futures
     assert not task.done()
     await handler.aclose()  # flushes the batch (60 s latency otherwise)
     await asyncio.wait_for(task, 10)
@@ -235,10 +243,7 @@ async def test_aclose_flushes_publishes_of_a_cancelled_batch(
     """A batch still held by the client at shutdown is sent by aclose(), not dropped."""
     handler = make_handler(pubsub_topic.topic_id, batch_settings_kwargs={"max_latency": 60})
     task = asyncio.create_task(handler.handle_many([Event("held", 1), Event("held", 2)]))
-    for _ in range(500):  # until both messages are in the client's batch
-        if len(handler._pending) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await _until_published(handler, 2)
     task.cancel()  # as the pipeline does when the shutdown timeout expires
     await handler.aclose()
     assert [json.loads(m.data)[1] for m in pubsub_topic.receive(2)] == [1, 2]
