@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ._context import enter_buffer, exit_buffer
 from ._event import Event
 
 if TYPE_CHECKING:
@@ -70,10 +71,15 @@ class RequestBuffer:
 
     def _add_late(self, event: Event) -> None:
         self._late.append(event)
-        if self._worker is None:
+        worker = self._worker
+        # A worker of a closed loop (a test client's) will never run again: start another.
+        if worker is None or worker.get_loop().is_closed():
             self._worker = self.pipeline.runner.spawn(self._handle_late(), self._late)
 
     async def _handle_late(self) -> None:
+        # This buffer is current while its events are handled, so what their handlers
+        # dispatch (chaining) joins the same ordered queue.
+        token = enter_buffer(self)
         late = self._late
         try:
             while late:
@@ -81,4 +87,5 @@ class RequestBuffer:
                 await self.pipeline.handle(late[:count])
                 del late[:count]
         finally:
+            exit_buffer(token)
             self._worker = None

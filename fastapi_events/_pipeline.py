@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._buffer import RequestBuffer
-from ._context import enter_buffer, enter_pipeline, exit_buffer
+from ._context import enter_pipeline
 from ._event import Event
 from ._lazy import resolve_lazy_payloads
 from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
@@ -64,6 +64,9 @@ class EventPipeline:
         self.telemetry: Telemetry | None = create_telemetry(tracer_provider, meter_provider)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
+        # A drained buffer: what is added to it goes to its ordered background queue.
+        self._outside = RequestBuffer(self)
+        self._outside.drained = True
 
     def bind_loop(self) -> None:
         """Remember the running loop (called per request: test clients may switch loops);
@@ -94,23 +97,12 @@ class EventPipeline:
         self._waiting.append((contextvars.copy_context(), fn, args))
 
     def submit(self, event: Event) -> None:
-        """Handle ``event`` in the background, from any thread."""
-        self.call_in_loop(self._spawn, event)
+        """Handle ``event`` in the background, from any thread.
 
-    def _spawn(self, event: Event) -> None:
-        events = [event]
-        self.runner.spawn(self._handle_detached(events), events)
-
-    async def _handle_detached(self, events: list[Event]) -> None:
-        # Events dispatched by these handlers (chained) need a buffer to go to: a drained
-        # one sends them to its ordered background queue, as in a finished request.
-        buffer = RequestBuffer(self)
-        buffer.drained = True
-        token = enter_buffer(buffer)
-        try:
-            await self.handle(events)
-        finally:
-            exit_buffer(token)
+        Events submitted outside requests share one ordered queue, so they are handled in
+        submission order and in batches (a forwarder sends them together).
+        """
+        self._outside.add(event)
 
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""

@@ -50,6 +50,8 @@ class BackgroundRunner:
         if task.cancelled():
             if events and self.on_cancelled is not None:
                 self.on_cancelled(list(events))
+            if events:
+                events.clear()  # reported as lost: a later worker must not handle them
         elif (exc := task.exception()) is not None:
             # Pipelines report handler failures themselves; this is a bug guard.
             logger.error("background task %r crashed", task.get_name(), exc_info=exc)
@@ -86,6 +88,8 @@ class BackgroundRunner:
         """Cancel every task; return the events they had not finished."""
         unfinished = self.pending_events()
         tasks = list(self._tasks)
+        for events in self._tasks.values():
+            events.clear()  # the caller reports them: a later worker must not handle them
         self._tasks.clear()
         for task in tasks:
             task.cancel()

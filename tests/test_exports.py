@@ -50,6 +50,8 @@ CONTRACT = {
         "MultiplePayloadsDetectedDuringDispatch",
     ],
     "fastapi_events.otel": ["HAS_OTEL_INSTALLED"],
+    "fastapi_events.handlers.aws": ["SQSForwardHandler"],
+    "fastapi_events.handlers.gcp": ["GoogleCloudSimplePubSubHandler"],
     "fastapi_events.utils": ["chunk", "strtobool"],
 }
 
@@ -85,7 +87,8 @@ def test_importing_the_core_and_handlers_imports_no_optional_dependency() -> Non
     """boto3, Pub/Sub, OpenTelemetry and the frameworks stay unimported until used."""
     code = (
         "import sys, fastapi_events, fastapi_events.handlers.local, "
-        "fastapi_events.handlers.echo, fastapi_events.otel\n"
+        "fastapi_events.handlers.echo, fastapi_events.otel, fastapi_events.handlers.aws, "
+        "fastapi_events.handlers.gcp, fastapi_events.serialization, fastapi_events.testing\n"
         "heavy = ['boto3', 'botocore', 'google.cloud.pubsub_v1', 'opentelemetry', "
         "'fastapi', 'starlette', 'litestar']\n"
         "print([m for m in heavy if m in sys.modules])"

@@ -1,0 +1,372 @@
+"""Forward events to an AWS SQS queue (extra ``aws``).
+
+Importing this module does not import boto3; constructing the handler does, and the
+client is created on the first event (never in ``__init__``: Litestar builds middleware,
+and so may touch handlers, once per route).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._batching import RetryPolicy, split_batches
+from .._context import current_telemetry
+from .._event import Event
+from .._reporting import report_failure
+from ..errors import ConfigurationError, FastapiEventError
+from ..serialization import MessageFormat, SerializationError, Serializer, encode
+from .base import BaseEventHandler
+
+__all__ = [
+    "AWS_INSTALL_HINT",
+    "DEFAULT_MAX_BYTES",
+    "MessageGroupId",
+    "RetryPolicy",
+    "SQSDeliveryError",
+    "SQSForwardHandler",
+]
+
+logger = logging.getLogger(__name__)
+
+AWS_INSTALL_HINT = (
+    "Package 'boto3' is not installed but required. "
+    "You can install it by running `pip install 'fastapi-events[aws]'`"
+)
+#: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB).
+DEFAULT_MAX_BYTES = 1024 * 1024
+#: SQS takes at most 10 entries per SendMessageBatch and 10 attributes per message.
+_MAX_ENTRIES = _MAX_ATTRIBUTES = 10
+#: Trace attributes are dropped, least useful first, when the 10-attribute cap is reached.
+_OPTIONAL_ATTRIBUTES = ("tracestate", "traceparent")
+
+#: A FIFO message group: a constant, or a function of the event.
+MessageGroupId = str | Callable[[Event], str]
+MessageAttributes = Mapping[str, str] | Callable[[Event], Mapping[str, str]]
+
+
+class SQSDeliveryError(FastapiEventError):
+    """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    Attributes:
+        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
+        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.sender_fault = sender_fault
+
+
+@dataclass(slots=True)
+class _Entry:
+    event: Event
+    request: dict[str, Any]
+    size: int
+
+
+class SQSForwardHandler(BaseEventHandler):
+    """Send events to an SQS queue with SendMessageBatch, never blocking the event loop.
+
+    Each event becomes one message: the body is ``serializer`` applied to the event
+    (default: the JSON array ``["name", payload]``; a
+    :class:`~fastapi_events.serialization.MessageFormat` such as CloudEvents works too),
+    and the metadata (name, id, content type, trace context) goes in message attributes.
+    Messages are batched by 10 and by ``max_bytes``; entries that fail transiently are
+    retried with backoff; anything that cannot be sent is reported for its event only.
+
+    Args:
+        queue_url: the queue's URL; a ``.fifo`` URL needs ``message_group_id``.
+        region_name: the AWS region of the queue.
+        serializer: ``(name, payload) -> str | bytes`` (0.12's), or a message format.
+        id_generator: ``() -> str`` for batch entry ids (default: the event id).
+        max_batch_size: messages per SendMessageBatch, 1 to 10.
+        max_bytes: limit per message and per batch, body plus attributes (default 1 MiB;
+            256 KiB for queues created with the older limit).
+        message_group_id: FIFO group, a constant or ``event -> str``; the deduplication id
+            is the event id.
+        attributes: extra string attributes, constant or ``event -> mapping``.
+        retry: a :class:`RetryPolicy` for throttling, 5xx, transport errors and ``Failed``
+            entries with ``SenderFault: false``.
+        **boto_client_kwargs: for ``boto3.client("sqs", ...)``, e.g. ``endpoint_url``.
+
+    Raises:
+        ImportError: boto3 is not installed.
+        ConfigurationError: an argument is out of range or inconsistent.
+
+    Example::
+
+        handler = SQSForwardHandler(queue_url=url, region_name="eu-west-1")
+        app.add_middleware(EventHandlerASGIMiddleware, handlers=[handler])
+
+    .. versionchanged:: 1.0
+       Batches are split by size, failures retried and reported; keyword-only options.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        region_name: str,
+        serializer: Serializer | MessageFormat | None = None,
+        id_generator: Callable[[], str] | None = None,
+        max_batch_size: int = _MAX_ENTRIES,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        message_group_id: MessageGroupId | None = None,
+        attributes: MessageAttributes | None = None,
+        retry: RetryPolicy | None = None,
+        **boto_client_kwargs: Any,
+    ) -> None:
+        self._boto3 = _import_boto3()
+        _check_limits(max_batch_size, max_bytes)
+        self.is_fifo = isinstance(queue_url, str) and queue_url.endswith(".fifo")
+        _check_queue(queue_url, self.is_fifo, message_group_id)
+        self.queue_url = queue_url
+        self.region_name = region_name
+        self.serializer = serializer
+        self.id_generator = id_generator
+        self.max_batch_size = max_batch_size
+        self.max_bytes = max_bytes
+        self.message_group_id = message_group_id
+        self.attributes = attributes
+        self.retry = retry or RetryPolicy()
+        self.boto_client_kwargs = boto_client_kwargs
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        # report_failure's %-message takes (handler, event name, event id).
+        self._failure_message = "%s could not send event %r (id %s) to " + queue_url.replace(
+            "%", "%%"
+        )
+
+    async def handle(self, event: Event) -> None:
+        """Send one event (a failure is reported, not raised)."""
+        await self.handle_many([event])
+
+    async def handle_many(self, events: Sequence[Event]) -> None:
+        """Send ``events`` in as few SendMessageBatch calls as the limits allow."""
+        telemetry = current_telemetry()
+        if telemetry is None:
+            await self._forward(events)
+            return
+        with telemetry.batch_span(events, self, system="aws_sqs", destination=self.queue_url):
+            await self._forward(events)
+
+    async def _forward(self, events: Sequence[Event]) -> None:
+        entries = [entry for event in events if (entry := self._entry(event)) is not None]
+        if not entries:
+            return
+        client = self._client or await asyncio.to_thread(self._create_client)
+        for batch in split_batches(entries, _size_of, self.max_batch_size, self.max_bytes):
+            await self._send(client, batch)
+
+    def _create_client(self) -> Any:
+        with self._client_lock:  # boto3 sessions are not thread-safe; clients are
+            if self._client is None:
+                session = self._boto3.session.Session()
+                self._client = session.client(
+                    "sqs", region_name=self.region_name, **self.boto_client_kwargs
+                )
+            return self._client
+
+    # --- building entries -----------------------------------------------------------------
+
+    def _entry(self, event: Event) -> _Entry | None:
+        try:
+            entry = self._build_entry(event)
+        except Exception as exc:
+            self._report(event, exc)
+            return None
+        if entry.size > self.max_bytes:
+            self._report(
+                event,
+                SerializationError(
+                    f"the message is {entry.size} bytes (body and attributes), over the "
+                    f"{self.max_bytes}-byte SQS limit; send a reference to the data instead"
+                ),
+            )
+            return None
+        return entry
+
+    def _build_entry(self, event: Event) -> _Entry:
+        message = encode(event, self.serializer)
+        try:
+            body = message.body.decode()
+        except UnicodeDecodeError as exc:
+            raise SerializationError(
+                "SQS message bodies are text: the serializer returned bytes that are not "
+                "UTF-8; encode binary data (base64) in the serializer"
+            ) from exc
+        attributes = self._attributes_for(event, message.attributes)
+        request: dict[str, Any] = {
+            "Id": self.id_generator() if self.id_generator else event.id,
+            "MessageBody": body,
+            "MessageAttributes": {
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        }
+        if self.is_fifo:
+            request["MessageGroupId"] = self._group_for(event)
+            request["MessageDeduplicationId"] = event.id
+        size = len(message.body) + sum(
+            len(k.encode()) + 6 + len(v.encode()) for k, v in attributes.items()
+        )
+        return _Entry(event, request, size)
+
+    def _attributes_for(self, event: Event, ours: Mapping[str, str]) -> dict[str, str]:
+        extra = self.attributes(event) if callable(self.attributes) else (self.attributes or {})
+        attributes = {**extra, **ours}
+        for optional in _OPTIONAL_ATTRIBUTES:
+            if len(attributes) <= _MAX_ATTRIBUTES:
+                break
+            attributes.pop(optional, None)
+        if len(attributes) > _MAX_ATTRIBUTES:
+            raise SerializationError(
+                f"{len(attributes)} message attributes ({sorted(attributes)}), SQS allows "
+                f"{_MAX_ATTRIBUTES}; pass fewer attributes="
+            )
+        return attributes
+
+    def _group_for(self, event: Event) -> str:
+        group = self.message_group_id
+        value = group(event) if callable(group) else group
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(
+                f"message_group_id must give a non-empty str, got {value!r} for {event.key!r}"
+            )
+        return value
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _send(self, client: Any, batch: list[_Entry]) -> None:
+        pending = _unique_ids(batch)
+        last = SQSDeliveryError("not sent", code="", sender_fault=False)
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                await asyncio.sleep(self.retry.delay(attempt - 1))
+            try:
+                response = await asyncio.to_thread(
+                    client.send_message_batch,
+                    QueueUrl=self.queue_url,
+                    Entries=[entry.request for entry in pending.values()],
+                )
+            except Exception as exc:
+                error = _transport_error(exc)
+                if error.sender_fault:
+                    return self._report_all(pending, error)
+                last = error
+                continue
+            pending, last = self._settle(pending, response.get("Failed", []))
+            if not pending:
+                return None
+        self._report_all(pending, last)
+        return None
+
+    def _settle(
+        self, pending: dict[str, _Entry], failed: list[dict[str, Any]]
+    ) -> tuple[dict[str, _Entry], SQSDeliveryError]:
+        """Report entries failed for good; return those to retry and their last error."""
+        retry: dict[str, _Entry] = {}
+        last = SQSDeliveryError("no error", code="", sender_fault=False)
+        for failure in failed:
+            entry = pending[failure["Id"]]
+            error = SQSDeliveryError(
+                f"SQS refused the message: {failure.get('Code')}: {failure.get('Message', '')}",
+                code=str(failure.get("Code", "")),
+                sender_fault=bool(failure.get("SenderFault")),
+            )
+            if error.sender_fault:
+                self._report(entry.event, error)
+            else:
+                retry[failure["Id"]], last = entry, error
+        return retry, last
+
+    def _report_all(self, pending: Mapping[str, _Entry], error: SQSDeliveryError) -> None:
+        for entry in pending.values():
+            self._report(entry.event, error)
+
+    def _report(self, event: Event, exc: BaseException) -> None:
+        report_failure(event, self, exc, log=logger, message=self._failure_message)
+
+    async def aclose(self) -> None:
+        """Close the client's connections; the next event opens a new client."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _size_of(entry: _Entry) -> int:
+    return entry.size
+
+
+def _unique_ids(batch: list[_Entry]) -> dict[str, _Entry]:
+    """Index a batch by entry id; SQS rejects a whole batch with a repeated id."""
+    by_id: dict[str, _Entry] = {}
+    for entry in batch:
+        while entry.request["Id"] in by_id:  # an id_generator repeated itself
+            entry.request["Id"] = f"{entry.request['Id']}_{len(by_id)}"
+        by_id[entry.request["Id"]] = entry
+    return by_id
+
+
+def _transport_error(exc: Exception) -> SQSDeliveryError:
+    """Classify a failed call: throttling, 5xx and connection errors are worth retrying."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):  # botocore ClientError
+        code = str(response.get("Error", {}).get("Code", type(exc).__name__))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        transient = status >= 500 or status == 429 or "Throttl" in code
+        error = SQSDeliveryError(str(exc), code=code, sender_fault=not transient)
+    else:  # connection refused, timeouts, ...: the request may not have arrived
+        error = SQSDeliveryError(str(exc) or repr(exc), code=type(exc).__name__, sender_fault=False)
+    error.__cause__ = exc
+    return error
+
+
+def _import_boto3() -> Any:
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ImportError(AWS_INSTALL_HINT) from exc
+    return boto3
+
+
+def _check_limits(max_batch_size: object, max_bytes: object) -> None:
+    if (
+        isinstance(max_batch_size, bool)
+        or not isinstance(max_batch_size, int)
+        or not (1 <= max_batch_size <= _MAX_ENTRIES)
+    ):
+        raise ConfigurationError(
+            f"max_batch_size must be between 1 and {_MAX_ENTRIES} (SQS limit), "
+            f"got {max_batch_size!r}"
+        )
+    if (
+        isinstance(max_bytes, bool)
+        or not isinstance(max_bytes, int)
+        or not (1024 <= max_bytes <= DEFAULT_MAX_BYTES)
+    ):
+        raise ConfigurationError(
+            f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
+            f"got {max_bytes!r}; use 262144 for queues with the older 256 KiB limit"
+        )
+
+
+def _check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
+    if not isinstance(queue_url, str) or not queue_url:
+        raise ConfigurationError(f"queue_url must be the queue's URL, got {queue_url!r}")
+    if is_fifo and group is None:
+        raise ConfigurationError(
+            f"{queue_url!r} is a FIFO queue: pass message_group_id= (a str, or a function "
+            f"of the event returning one)"
+        )
+    if group is not None and not is_fifo:
+        raise ConfigurationError(
+            f"message_group_id= applies to FIFO queues (URL ending in .fifo), got {queue_url!r}"
+        )
