@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .._batching import RetryPolicy, split_batches
@@ -19,7 +18,8 @@ from .._context import current_telemetry
 from .._event import Event
 from .._reporting import report_failure
 from ..errors import ConfigurationError, FastapiEventError
-from ..serialization import MessageFormat, SerializationError, Serializer, encode
+from ..serialization import MessageFormat, SerializationError, Serializer
+from ._sqs_entries import EntryBuilder, SQSEntry, unique_ids
 from .base import BaseEventHandler
 
 __all__ = [
@@ -39,10 +39,8 @@ AWS_INSTALL_HINT = (
 )
 #: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB).
 DEFAULT_MAX_BYTES = 1024 * 1024
-#: SQS takes at most 10 entries per SendMessageBatch and 10 attributes per message.
-_MAX_ENTRIES = _MAX_ATTRIBUTES = 10
-#: Trace attributes are dropped, least useful first, when the 10-attribute cap is reached.
-_OPTIONAL_ATTRIBUTES = ("tracestate", "traceparent")
+#: SQS takes at most 10 entries per SendMessageBatch.
+_MAX_ENTRIES = 10
 
 #: A FIFO message group: a constant, or a function of the event.
 MessageGroupId = str | Callable[[Event], str]
@@ -63,13 +61,6 @@ class SQSDeliveryError(FastapiEventError):
         super().__init__(message)
         self.code = code
         self.sender_fault = sender_fault
-
-
-@dataclass(slots=True)
-class _Entry:
-    event: Event
-    request: dict[str, Any]
-    size: int
 
 
 class SQSForwardHandler(BaseEventHandler):
@@ -138,6 +129,9 @@ class SQSForwardHandler(BaseEventHandler):
         self.attributes = attributes
         self.retry = retry or RetryPolicy()
         self.boto_client_kwargs = boto_client_kwargs
+        self._builder = EntryBuilder(
+            serializer, id_generator, self.is_fifo, message_group_id, attributes
+        )
         self._client: Any = None
         self._client_lock = threading.Lock()
         # report_failure's %-message takes (handler, event name, event id).
@@ -177,9 +171,9 @@ class SQSForwardHandler(BaseEventHandler):
 
     # --- building entries -----------------------------------------------------------------
 
-    def _entry(self, event: Event) -> _Entry | None:
+    def _entry(self, event: Event) -> SQSEntry | None:
         try:
-            entry = self._build_entry(event)
+            entry = self._builder.build(event)
         except Exception as exc:
             self._report(event, exc)
             return None
@@ -194,58 +188,10 @@ class SQSForwardHandler(BaseEventHandler):
             return None
         return entry
 
-    def _build_entry(self, event: Event) -> _Entry:
-        message = encode(event, self.serializer)
-        try:
-            body = message.body.decode()
-        except UnicodeDecodeError as exc:
-            raise SerializationError(
-                "SQS message bodies are text: the serializer returned bytes that are not "
-                "UTF-8; encode binary data (base64) in the serializer"
-            ) from exc
-        attributes = self._attributes_for(event, message.attributes)
-        request: dict[str, Any] = {
-            "Id": self.id_generator() if self.id_generator else event.id,
-            "MessageBody": body,
-            "MessageAttributes": {
-                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
-            },
-        }
-        if self.is_fifo:
-            request["MessageGroupId"] = self._group_for(event)
-            request["MessageDeduplicationId"] = event.id
-        size = len(message.body) + sum(
-            len(k.encode()) + 6 + len(v.encode()) for k, v in attributes.items()
-        )
-        return _Entry(event, request, size)
-
-    def _attributes_for(self, event: Event, ours: Mapping[str, str]) -> dict[str, str]:
-        extra = self.attributes(event) if callable(self.attributes) else (self.attributes or {})
-        attributes = {**extra, **ours}
-        for optional in _OPTIONAL_ATTRIBUTES:
-            if len(attributes) <= _MAX_ATTRIBUTES:
-                break
-            attributes.pop(optional, None)
-        if len(attributes) > _MAX_ATTRIBUTES:
-            raise SerializationError(
-                f"{len(attributes)} message attributes ({sorted(attributes)}), SQS allows "
-                f"{_MAX_ATTRIBUTES}; pass fewer attributes="
-            )
-        return attributes
-
-    def _group_for(self, event: Event) -> str:
-        group = self.message_group_id
-        value = group(event) if callable(group) else group
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(
-                f"message_group_id must give a non-empty str, got {value!r} for {event.key!r}"
-            )
-        return value
-
     # --- sending ----------------------------------------------------------------------------
 
-    async def _send(self, client: Any, batch: list[_Entry]) -> None:
-        pending = _unique_ids(batch)
+    async def _send(self, client: Any, batch: list[SQSEntry]) -> None:
+        pending = unique_ids(batch)
         last = SQSDeliveryError("not sent", code="", sender_fault=False)
         for attempt in range(self.retry.attempts):
             if attempt:
@@ -269,10 +215,10 @@ class SQSForwardHandler(BaseEventHandler):
         return None
 
     def _settle(
-        self, pending: dict[str, _Entry], failed: list[dict[str, Any]]
-    ) -> tuple[dict[str, _Entry], SQSDeliveryError]:
+        self, pending: dict[str, SQSEntry], failed: list[dict[str, Any]]
+    ) -> tuple[dict[str, SQSEntry], SQSDeliveryError]:
         """Report entries failed for good; return those to retry and their last error."""
-        retry: dict[str, _Entry] = {}
+        retry: dict[str, SQSEntry] = {}
         last = SQSDeliveryError("no error", code="", sender_fault=False)
         for failure in failed:
             entry = pending[failure["Id"]]
@@ -287,7 +233,7 @@ class SQSForwardHandler(BaseEventHandler):
                 retry[failure["Id"]], last = entry, error
         return retry, last
 
-    def _report_all(self, pending: Mapping[str, _Entry], error: SQSDeliveryError) -> None:
+    def _report_all(self, pending: Mapping[str, SQSEntry], error: SQSDeliveryError) -> None:
         for entry in pending.values():
             self._report(entry.event, error)
 
@@ -301,18 +247,8 @@ class SQSForwardHandler(BaseEventHandler):
             client.close()
 
 
-def _size_of(entry: _Entry) -> int:
+def _size_of(entry: SQSEntry) -> int:
     return entry.size
-
-
-def _unique_ids(batch: list[_Entry]) -> dict[str, _Entry]:
-    """Index a batch by entry id; SQS rejects a whole batch with a repeated id."""
-    by_id: dict[str, _Entry] = {}
-    for entry in batch:
-        while entry.request["Id"] in by_id:  # an id_generator repeated itself
-            entry.request["Id"] = f"{entry.request['Id']}_{len(by_id)}"
-        by_id[entry.request["Id"]] = entry
-    return by_id
 
 
 def _transport_error(exc: Exception) -> SQSDeliveryError:

@@ -1,0 +1,102 @@
+"""Building SQS SendMessageBatch entries from events: body, attributes, FIFO fields, size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._event import Event
+from ..errors import ConfigurationError
+from ..serialization import MessageFormat, SerializationError, Serializer, encode
+
+__all__ = ["MAX_ATTRIBUTES", "EntryBuilder", "SQSEntry", "unique_ids"]
+
+#: SQS takes at most 10 attributes per message.
+MAX_ATTRIBUTES = 10
+#: Trace attributes are dropped, least useful first, when the 10-attribute cap is reached.
+_OPTIONAL_ATTRIBUTES = ("tracestate", "traceparent")
+
+
+@dataclass(slots=True)
+class SQSEntry:
+    """One event's batch entry and its size as SQS counts it (body plus attributes)."""
+
+    event: Event
+    request: dict[str, Any]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryBuilder:
+    """Turns events into entries with one forwarder's settings."""
+
+    serializer: Serializer | MessageFormat | None
+    id_generator: Callable[[], str] | None
+    fifo: bool
+    message_group_id: str | Callable[[Event], str] | None
+    attributes: Mapping[str, str] | Callable[[Event], Mapping[str, str]] | None
+
+    def build(self, event: Event) -> SQSEntry:
+        """Return the entry for ``event``.
+
+        Raises:
+            SerializationError: the body or the attributes cannot be made.
+            ConfigurationError: the message group function gave no usable group.
+        """
+        message = encode(event, self.serializer)
+        try:
+            body = message.body.decode()
+        except UnicodeDecodeError as exc:
+            raise SerializationError(
+                "SQS message bodies are text: the serializer returned bytes that are not "
+                "UTF-8; encode binary data (base64) in the serializer"
+            ) from exc
+        attributes = self._attributes_for(event, message.attributes)
+        request: dict[str, Any] = {
+            "Id": self.id_generator() if self.id_generator else event.id,
+            "MessageBody": body,
+            "MessageAttributes": {
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        }
+        if self.fifo:
+            request["MessageGroupId"] = self._group_for(event)
+            request["MessageDeduplicationId"] = event.id
+        size = len(message.body) + sum(
+            len(k.encode()) + 6 + len(v.encode()) for k, v in attributes.items()
+        )
+        return SQSEntry(event, request, size)
+
+    def _attributes_for(self, event: Event, ours: Mapping[str, str]) -> dict[str, str]:
+        extra = self.attributes(event) if callable(self.attributes) else (self.attributes or {})
+        attributes = {**extra, **ours}
+        for optional in _OPTIONAL_ATTRIBUTES:
+            if len(attributes) <= MAX_ATTRIBUTES:
+                break
+            attributes.pop(optional, None)
+        if len(attributes) > MAX_ATTRIBUTES:
+            raise SerializationError(
+                f"{len(attributes)} message attributes ({sorted(attributes)}), SQS allows "
+                f"{MAX_ATTRIBUTES}; pass fewer attributes="
+            )
+        return attributes
+
+    def _group_for(self, event: Event) -> str:
+        group = self.message_group_id
+        value = group(event) if callable(group) else group
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(
+                f"message_group_id must give a non-empty str, got {value!r} for {event.key!r}"
+            )
+        return value
+
+
+def unique_ids(batch: list[SQSEntry]) -> dict[str, SQSEntry]:
+    """Index a batch by entry id; SQS rejects a whole batch with a repeated id."""
+    by_id: dict[str, SQSEntry] = {}
+    for entry in batch:
+        while entry.request["Id"] in by_id:  # an id_generator repeated itself
+            entry.request["Id"] = f"{entry.request['Id']}_{len(by_id)}"
+        by_id[entry.request["Id"]] = entry
+    return by_id
