@@ -10,8 +10,7 @@ import pytest
 
 from fastapi_events import _store
 from fastapi_events.constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
-from fastapi_events.handlers.local import local_handler
-from fastapi_events.registry.payload_schema import registry
+from fastapi_events.testing import isolated_registrations
 
 # Fixture modules for the real servers the forwarder tests use (see ../shared/docs/test-infra.md).
 pytest_plugins = ("tests.servers.sqs", "tests.servers.pubsub")
@@ -35,14 +34,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def _isolate_global_state() -> Iterator[None]:
-    """Each test starts from the module-level registrations and leaves them as it found them."""
-    registrations = list(local_handler._registrations)
-    schemas = dict(registry._schemas)
-    yield
-    local_handler._registrations[:] = registrations
-    local_handler._matches.clear()
-    registry._schemas.clear()
-    registry._schemas.update(schemas)
+    """Each test starts from the module-level registrations and leaves them as it found them
+    (with our own test kit), and no middleware outlives it."""
+    with isolated_registrations():
+        yield
     _store.clear()
 
 

@@ -7,25 +7,23 @@ from collections.abc import Sequence
 
 from fastapi_events._event import Event
 from fastapi_events.handlers.base import BaseEventHandler
+from fastapi_events.testing import RecordingHandler
 
 
-class Recorder(BaseEventHandler):
-    """Records every batch it receives."""
+class Recorder(RecordingHandler):
+    """The test kit's RecordingHandler, plus an asyncio.Event set at every batch."""
 
     def __init__(self) -> None:
-        self.batches: list[list[tuple[object, object]]] = []
+        super().__init__()
         self.received = asyncio.Event()
 
-    async def handle(self, event: Event) -> None:  # pragma: no cover - handle_many overrides
-        raise AssertionError("handle_many is overridden")
-
     async def handle_many(self, events: Sequence[Event]) -> None:
-        self.batches.append([(e.name, e.payload) for e in events])
+        await super().handle_many(events)
         self.received.set()
 
     @property
     def names(self) -> list[object]:
-        return [name for batch in self.batches for name, _ in batch]
+        return [event.name for event in self.events]
 
 
 class Failing(BaseEventHandler):
