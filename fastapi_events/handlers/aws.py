@@ -14,13 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._batching import RetryPolicy, split_batches
-from .._context import current_telemetry
 from .._event import Event
 from .._reporting import report_failure
 from ..errors import ConfigurationError, FastapiEventError
 from ..serialization import MessageFormat, SerializationError, Serializer
+from ._forwarder import Forwarder
 from ._sqs_entries import EntryBuilder, SQSEntry, unique_ids
-from .base import BaseEventHandler
 
 __all__ = [
     "AWS_INSTALL_HINT",
@@ -63,7 +62,7 @@ class SQSDeliveryError(FastapiEventError):
         self.sender_fault = sender_fault
 
 
-class SQSForwardHandler(BaseEventHandler):
+class SQSForwardHandler(Forwarder):
     """Send events to an SQS queue with SendMessageBatch, never blocking the event loop.
 
     Each event becomes one message: the body is ``serializer`` applied to the event
@@ -100,6 +99,8 @@ class SQSForwardHandler(BaseEventHandler):
     .. versionchanged:: 1.0
        Batches are split by size, failures retried and reported; keyword-only options.
     """
+
+    messaging_system = "aws_sqs"
 
     def __init__(
         self,
@@ -139,18 +140,10 @@ class SQSForwardHandler(BaseEventHandler):
             "%", "%%"
         )
 
-    async def handle(self, event: Event) -> None:
-        """Send one event (a failure is reported, not raised)."""
-        await self.handle_many([event])
-
-    async def handle_many(self, events: Sequence[Event]) -> None:
-        """Send ``events`` in as few SendMessageBatch calls as the limits allow."""
-        telemetry = current_telemetry()
-        if telemetry is None:
-            await self._forward(events)
-            return
-        with telemetry.batch_span(events, self, system="aws_sqs", destination=self.queue_url):
-            await self._forward(events)
+    @property
+    def destination(self) -> str:
+        """Where the events go."""
+        return self.queue_url
 
     async def _forward(self, events: Sequence[Event]) -> None:
         entries = [entry for event in events if (entry := self._entry(event)) is not None]

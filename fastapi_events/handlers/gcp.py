@@ -14,12 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from .._context import current_telemetry
 from .._event import Event
 from .._reporting import report_failure
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, Serializer, encode
-from .base import BaseEventHandler
+from ._forwarder import Forwarder
 
 __all__ = [
     "GOOGLE_INSTALL_HINT",
@@ -54,7 +53,7 @@ def _import_pubsub() -> ModuleType:
     return pubsub_v1  # type: ignore[no-any-return]
 
 
-class GoogleCloudSimplePubSubHandler(BaseEventHandler):
+class GoogleCloudSimplePubSubHandler(Forwarder):
     """Publish every event as one message to a Pub/Sub topic.
 
     The body is ``serializer(event)`` (default: the JSON array ``["name", payload]``) or a
@@ -92,6 +91,8 @@ class GoogleCloudSimplePubSubHandler(BaseEventHandler):
        ``batch_settings_kwargs`` is optional (0.12 raised TypeError without it); the
        keyword-only options are new.
     """
+
+    messaging_system = "gcp_pubsub"
 
     def __init__(
         self,
@@ -156,18 +157,10 @@ class GoogleCloudSimplePubSubHandler(BaseEventHandler):
                 f"got {sorted(extra or {})!r}"
             ) from exc
 
-    async def handle(self, event: Event) -> None:
-        """Publish one event (a failure is reported, not raised)."""
-        await self.handle_many([event])
-
-    async def handle_many(self, events: Sequence[Event]) -> None:
-        """Publish ``events`` (batched by the client) and wait until Pub/Sub confirms them."""
-        telemetry = current_telemetry()
-        if telemetry is None:
-            await self._forward(events)
-            return
-        with telemetry.batch_span(events, self, system="gcp_pubsub", destination=self.topic_path):
-            await self._forward(events)
+    @property
+    def destination(self) -> str:
+        """Where the events go."""
+        return self.topic_path
 
     async def _forward(self, events: Sequence[Event]) -> None:
         client = self._client or await asyncio.to_thread(self._create_client)

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.examples import _run
 from tests.servers.pubsub import Emulator
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "pubsub_forwarding.py"
 
 
 def run_example(**env: str) -> subprocess.CompletedProcess[str]:
-    """Run the example with ``env`` on top of this environment, minus any emulator host."""
-    environ = {k: v for k, v in os.environ.items() if k != "PUBSUB_EMULATOR_HOST"}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**environ, **env},
-    )
+    """Run the example with ``env`` on top of this environment, minus PUBSUB_EMULATOR_HOST."""
+    return _run.run_example("pubsub_forwarding.py", "PUBSUB_EMULATOR_HOST", **env)
 
 
 @pytest.mark.emulator

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.examples import _run
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sqs_forwarding.py"
 
 
 def run_example(**env: str) -> subprocess.CompletedProcess[str]:
-    """Run the example with ``env`` on top of this environment, minus any SQS endpoint."""
-    environ = {k: v for k, v in os.environ.items() if k != "SQS_ENDPOINT_URL"}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**environ, **env},
-    )
+    """Run the example with ``env`` on top of this environment, minus SQS_ENDPOINT_URL."""
+    return _run.run_example("sqs_forwarding.py", "SQS_ENDPOINT_URL", **env)
 
 
 def received(stdout: str, queue: str) -> list[str]:
