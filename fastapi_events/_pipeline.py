@@ -148,11 +148,8 @@ class EventPipeline:
         self._report_lost(events, EventsCancelledError("cancelled before it was handled"))
 
     def _report_lost(self, events: list[Event], error: Exception) -> None:
-        logger.error(
-            "%d event(s) not handled (%s), ids: %s",
-            len(events),
-            error,
-            ", ".join(event.id for event in events),
-        )
+        if self.telemetry is not None:
+            self.telemetry.on_lost(events, error)
         for event in events:
+            logger.error("event %r (id %s) was not handled: %s", event.key, event.id, error)
             call_error_hook(self.on_error, event, None, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
@@ -125,7 +126,7 @@ class LocalHandler(BaseEventHandler):
     async def handle_many(self, events: Sequence[Event]) -> None:
         """Handle ``events`` in dispatch order (``handle`` isolates each function itself)."""
         if self.concurrent:
-            await super().handle_many(events)
+            await asyncio.gather(*[self.handle(event) for event in events])
             return
         for event in events:
             await self.handle(event)

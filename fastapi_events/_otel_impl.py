@@ -1,0 +1,312 @@
+"""OpenTelemetry spans and metrics for one pipeline (imported only when opentelemetry is).
+
+Spans follow the messaging semantic conventions: a PRODUCER ``create {event}`` span per
+dispatch, whose context is captured in ``Event.trace_context`` (never in the payload); a
+CONSUMER ``process {event}`` span per handler function run, linked to the dispatch span
+(or its child with ``FASTAPI_EVENTS_USE_SPAN_LINKING=0``); a PRODUCER ``send {destination}``
+span per forwarder batch, linked to every event's dispatch span.
+
+Nothing is done while no SDK is configured (the global providers are still the API's
+proxies) and no attribute is built for a span that is not recording.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace.span import TraceFlags, TraceState
+
+from ._env import EnvFlag
+from ._event import Event
+from ._reporting import describe_handler
+from ._telemetry import Telemetry
+from .constants import FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR
+
+__all__ = [
+    "METRICS_EVENT_NAMES_ENV_VAR",
+    "OtelTelemetry",
+    "parse_traceparent",
+    "trace_context_of",
+]
+
+#: Set to a truthy value to add the event name to metric attributes (off: cardinality).
+METRICS_EVENT_NAMES_ENV_VAR = "FASTAPI_EVENTS_METRICS_EVENT_NAMES"
+
+_use_links = EnvFlag(FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR, default=True)
+_event_names_in_metrics = EnvFlag(METRICS_EVENT_NAMES_ENV_VAR, default=False)
+#: The forwarder batch span running in this context, for failures reported inside it.
+_batch_span: ContextVar[Any] = ContextVar("fastapi_events.batch_span", default=None)
+
+_SYSTEM = "fastapi_events"
+_SCOPE = "fastapi_events"
+
+
+_MISSING = object()
+# Set when an environment variable names the provider to load at first use.
+_TRACER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_METER_FROM_ENV = "OTEL_PYTHON_METER_PROVIDER" in os.environ
+
+
+def _global_tracer_provider() -> Any:
+    """The global tracer provider once one is set, else ``None`` (a module attribute read:
+    ``trace.get_tracer_provider()`` also looks up ``os.environ`` on every call)."""
+    provider = getattr(trace, "_TRACER_PROVIDER", _MISSING)
+    if provider is None and not _TRACER_FROM_ENV:
+        return None
+    return trace.get_tracer_provider()
+
+
+def _global_meter_provider() -> Any:
+    """The global meter provider once one is set, else ``None`` (see above)."""
+    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
+    if provider is None and not _METER_FROM_ENV:
+        return None
+    return metrics.get_meter_provider()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def trace_context_of(span_context: SpanContext) -> dict[str, str]:
+    """The W3C ``traceparent``/``tracestate`` headers of ``span_context``."""
+    flags = int(span_context.trace_flags)
+    headers = {
+        "traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+    }
+    if state := span_context.trace_state.to_header():
+        headers["tracestate"] = state
+    return headers
+
+
+def parse_traceparent(headers: Any) -> SpanContext | None:
+    """The remote span context in W3C ``headers`` (a mapping), or ``None`` if invalid."""
+    if not headers:
+        return None
+    parts = str(headers.get("traceparent", "")).split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    state = TraceState.from_header([headers["tracestate"]]) if headers.get("tracestate") else None
+    context = SpanContext(trace_id, span_id, True, TraceFlags(flags & 0xFF), state)
+    return context if context.is_valid else None
+
+
+class OtelTelemetry(Telemetry):
+    """Spans and metrics through explicit providers, or the global ones once configured."""
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._tracer_cache: tuple[Any, Any] = (None, None)
+        self._meter_cache: tuple[Any, Any] = (None, None)
+
+    # --- providers: explicit, or the global ones once an SDK replaced the proxies ---------
+
+    def _tracer(self) -> Any:
+        provider = self._tracer_provider or _global_tracer_provider()
+        if provider is None or isinstance(
+            provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+        ):
+            return None
+        cached_provider, tracer = self._tracer_cache
+        if provider is not cached_provider:
+            tracer = provider.get_tracer(_SCOPE, _version())
+            self._tracer_cache = (provider, tracer)
+        return tracer
+
+    def _instruments(self) -> _Instruments | None:
+        provider = self._meter_provider or _global_meter_provider()
+        if provider is None or isinstance(provider, NoOpMeterProvider | _ProxyMeterProvider):
+            return None
+        cached_provider, instruments = self._meter_cache
+        if provider is not cached_provider:
+            instruments = _Instruments(provider.get_meter(_SCOPE, _version()))
+            self._meter_cache = (provider, instruments)
+        return instruments  # type: ignore[no-any-return]
+
+    # --- the seam ------------------------------------------------------------------------
+
+    def on_dispatch(self, event: Event) -> None:
+        """Start and end the dispatch span; keep its context on the event."""
+        instruments = self._instruments()
+        if instruments is not None:
+            instruments.dispatched.add(1, _event_attributes(event))
+        tracer = self._tracer()
+        if tracer is None:
+            return
+        span = tracer.start_span(f"create {event.key}", kind=SpanKind.PRODUCER)
+        if span.is_recording():
+            span.set_attributes(_message_attributes(event, "create"))
+        span.end()
+        context = span.get_span_context()
+        if context.is_valid:
+            event.trace_context = trace_context_of(context)
+
+    @contextmanager
+    def handler_span(self, event: Event, handler: object) -> Iterator[Any]:
+        """A CONSUMER span around one handler function run, linked to its dispatch."""
+        tracer, instruments = self._tracer(), self._instruments()
+        if tracer is None and instruments is None:
+            yield None
+            return
+        name = describe_handler(handler)
+        started = time.perf_counter()
+        outcome = "failure"
+        try:
+            if tracer is None:
+                yield None
+            else:
+                with _start(tracer, f"process {event.key}", SpanKind.CONSUMER, [event]) as span:
+                    if span.is_recording():
+                        span.set_attributes(
+                            {
+                                **_message_attributes(event, "process"),
+                                "fastapi_events.handler": name,
+                            }
+                        )
+                    yield span
+            outcome = "success"
+        finally:
+            if instruments is not None:
+                attributes = {**_event_attributes(event), "fastapi_events.handler": name}
+                instruments.finished(attributes, outcome, time.perf_counter() - started, 1)
+
+    @contextmanager
+    def batch_span(
+        self, events: Sequence[Event], handler: object, *, system: str, destination: str
+    ) -> Iterator[Any]:
+        """A PRODUCER ``send`` span around one forwarder batch, linked to each dispatch."""
+        tracer, instruments = self._tracer(), self._instruments()
+        if tracer is None and instruments is None:
+            yield None
+            return
+        attributes = {
+            "messaging.system": system,
+            "messaging.destination.name": destination,
+            "fastapi_events.handler": describe_handler(handler),
+        }
+        started = time.perf_counter()
+        outcome = "failure"
+        try:
+            if tracer is None:
+                yield None
+            else:
+                with _start(tracer, f"send {destination}", SpanKind.PRODUCER, events) as span:
+                    token = _batch_span.set(span)
+                    try:
+                        if span.is_recording():
+                            span.set_attributes(_batch_attributes(attributes, events))
+                        yield span
+                    finally:
+                        _batch_span.reset(token)
+            outcome = "success"
+        finally:
+            if instruments is not None:
+                elapsed = time.perf_counter() - started
+                instruments.finished(attributes, outcome, elapsed, len(events))
+
+    def on_failure(self, event: Event, handler: object, exc: BaseException) -> None:
+        """Count the failure; mark the forwarder batch span it happened in."""
+        instruments = self._instruments()
+        if instruments is not None:
+            instruments.failed.add(
+                1,
+                {
+                    **_event_attributes(event),
+                    "fastapi_events.handler": describe_handler(handler),
+                    "error.type": type(exc).__qualname__,
+                },
+            )
+        span = _batch_span.get()
+        if span is not None and span.is_recording():
+            span.record_exception(exc, {"messaging.message.id": event.id})
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {exc}"))
+
+    def on_lost(self, events: Sequence[Event], error: BaseException) -> None:
+        """Count events that no handler will ever see (shutdown timeout, cancellation)."""
+        instruments = self._instruments()
+        if instruments is not None:
+            instruments.dropped.add(len(events), {"error.type": type(error).__qualname__})
+
+
+class _Instruments:
+    """The counters and the histogram of one meter."""
+
+    def __init__(self, meter: Any) -> None:
+        self.dispatched = meter.create_counter(
+            "fastapi_events.events.dispatched", "{event}", "Events dispatched"
+        )
+        self.handled = meter.create_counter(
+            "fastapi_events.events.handled", "{event}", "Events given to a handler"
+        )
+        self.failed = meter.create_counter(
+            "fastapi_events.events.failed", "{event}", "Handler failures reported"
+        )
+        self.dropped = meter.create_counter(
+            "fastapi_events.events.dropped", "{event}", "Events never handled"
+        )
+        self.duration = meter.create_histogram(
+            "fastapi_events.handler.duration", "s", "Duration of handler runs and batches"
+        )
+
+    def finished(
+        self, attributes: dict[str, Any], outcome: str, seconds: float, count: int
+    ) -> None:
+        """Record one handler run or forwarder batch."""
+        attributes = {**attributes, "fastapi_events.outcome": outcome}
+        self.handled.add(count, attributes)
+        self.duration.record(seconds, attributes)
+
+
+@contextmanager
+def _start(tracer: Any, name: str, kind: SpanKind, events: Sequence[Event]) -> Iterator[Any]:
+    """Start a span linked to the dispatch spans of ``events`` (or, without linking and
+    for one event, the child of its dispatch span); errors set its status."""
+    remote = [c for e in events if (c := parse_traceparent(e.trace_context)) is not None]
+    if not _use_links() and len(remote) == 1:
+        parent = trace.set_span_in_context(NonRecordingSpan(remote[0]))
+        with tracer.start_as_current_span(name, context=parent, kind=kind) as span:
+            yield span
+        return
+    links = [Link(context) for context in remote]
+    with tracer.start_as_current_span(name, kind=kind, links=links) as span:
+        yield span
+
+
+def _message_attributes(event: Event, operation: str) -> dict[str, Any]:
+    return {
+        "messaging.system": _SYSTEM,
+        "messaging.destination.name": event.key,
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+        "messaging.message.id": event.id,
+    }
+
+
+def _batch_attributes(attributes: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+    result = {**attributes, "messaging.operation.type": "send", "messaging.operation.name": "send"}
+    if len(events) == 1:
+        result["messaging.message.id"] = events[0].id
+    else:
+        result["messaging.batch.message_count"] = len(events)
+    return result
+
+
+def _event_attributes(event: Event) -> dict[str, Any]:
+    return {"fastapi_events.event": event.key} if _event_names_in_metrics() else {}
