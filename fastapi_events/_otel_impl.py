@@ -63,7 +63,8 @@ def _global_tracer_provider() -> Any:
     provider = getattr(trace, "_TRACER_PROVIDER", _MISSING)
     if provider is None and not _TRACER_FROM_ENV:
         return None
-    return trace.get_tracer_provider()
+    provider = trace.get_tracer_provider()
+    return None if isinstance(provider, trace.ProxyTracerProvider) else provider
 
 
 def _global_meter_provider() -> Any:
@@ -71,7 +72,8 @@ def _global_meter_provider() -> Any:
     provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
     if provider is None and not _METER_FROM_ENV:
         return None
-    return metrics.get_meter_provider()
+    provider = metrics.get_meter_provider()
+    return None if isinstance(provider, _ProxyMeterProvider) else provider
 
 
 def _version() -> str:
@@ -114,9 +116,26 @@ class OtelTelemetry(Telemetry):
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._tracer_cache: tuple[Any, Any] = (None, None)
+        # Once a provider is there it stays: global providers can be set only once.
+        self._enabled = tracer_provider is not None or meter_provider is not None
         self._meter_cache: tuple[Any, Any] = (None, None)
 
     # --- providers: explicit, or the global ones once an SDK replaced the proxies ---------
+
+    def enabled(self) -> bool:
+        """True once a provider was passed or a global one was set (two attribute reads)."""
+        if self._enabled:
+            return True
+        if (
+            getattr(trace, "_TRACER_PROVIDER", _MISSING) is None
+            and getattr(metrics_internal, "_METER_PROVIDER", _MISSING) is None
+            and not (_TRACER_FROM_ENV or _METER_FROM_ENV)
+        ):
+            return False  # the common "installed, not configured" case
+        self._enabled = (
+            _global_tracer_provider() is not None or _global_meter_provider() is not None
+        )
+        return self._enabled
 
     def _tracer(self) -> Any:
         provider = self._tracer_provider or _global_tracer_provider()

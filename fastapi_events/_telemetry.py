@@ -19,6 +19,10 @@ __all__ = ["Telemetry", "create_telemetry"]
 class Telemetry:
     """Spans and metrics for one pipeline. This base records nothing."""
 
+    def enabled(self) -> bool:
+        """True when there is anything to record now (call sites skip the others when not)."""
+        return False
+
     def on_dispatch(self, event: Event) -> None:
         """Called in the dispatching code's context, once per dispatched event."""
 

@@ -160,5 +160,6 @@ def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None
 
 
 def _announce(pipeline: EventPipeline, event: Event) -> None:
-    if pipeline.telemetry is not None:
-        pipeline.telemetry.on_dispatch(event)
+    telemetry = pipeline.telemetry
+    if telemetry is not None and telemetry.enabled():
+        telemetry.on_dispatch(event)
