@@ -130,6 +130,16 @@ class EventPipeline:
         """Wait until every background event of this pipeline has been handled."""
         await self.runner.wait_idle(timeout)
 
+    async def start(self) -> None:
+        """Bind the running loop and let every handler prepare (``astart``); a handler
+        failing to start is logged and the others still start."""
+        self.bind_loop()
+        for handler in self.handlers:
+            try:
+                await handler.astart()
+            except Exception:
+                logger.exception("starting handler %s failed", describe_handler(handler))
+
     async def shutdown(self, timeout: float | None = None) -> None:
         """Drain background work for up to ``timeout`` seconds, report the rest, close handlers."""
         timeout = self.shutdown_timeout if timeout is None else timeout

@@ -179,7 +179,7 @@ class EventHandlerASGIMiddleware:
         async def receive_watching() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.pipeline.bind_loop()
+                await self.pipeline.start()
             elif message["type"] == "lifespan.shutdown":
                 await self.pipeline.shutdown()
             return message

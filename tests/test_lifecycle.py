@@ -196,3 +196,33 @@ def test_sync_handler_chains_with_a_test_client_used_without_lifespan() -> None:
     for _ in range(2):
         client.get("/")
     assert seen == ["second", "second"]
+
+
+def test_startup_starts_every_handler_even_if_one_fails(
+    library_logs: list[logging.LogRecord],
+) -> None:
+    """astart() runs at lifespan startup; a failing one is logged, the next still starts."""
+    started: list[str] = []
+
+    class Starting(LocalHandler):
+        def __init__(self, name: str, fail: bool) -> None:
+            super().__init__()
+            self.name, self.fail = name, fail
+
+        async def astart(self) -> None:
+            if self.fail:
+                raise RuntimeError("cannot connect")
+            started.append(self.name)
+
+    app = Starlette(
+        middleware=[
+            Middleware(
+                EventHandlerASGIMiddleware,
+                handlers=[Starting("broken", True), Starting("fine", False)],
+            )
+        ]
+    )
+    with TestClient(app):
+        assert started == ["fine"]
+    [record] = [r for r in library_logs if r.getMessage().startswith("starting handler")]
+    assert record.exc_info is not None

@@ -76,7 +76,7 @@ class EventsPlugin(InitPluginProtocol):
     async def _startup(self) -> None:
         pipeline = _store.find(self.middleware_id)
         if pipeline is not None:
-            pipeline.bind_loop()
+            await pipeline.start()
 
     async def _shutdown(self) -> None:
         pipeline = _store.find(self.middleware_id)

@@ -157,6 +157,11 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 f"got {sorted(extra or {})!r}"
             ) from exc
 
+    async def astart(self) -> None:
+        """Create the client now, in a worker thread (called at application startup)."""
+        if self._client is None:
+            await asyncio.to_thread(self._create_client)
+
     @property
     def destination(self) -> str:
         """Where the events go."""

@@ -413,3 +413,19 @@ async def test_a_request_through_fastapi_sends_one_batch(
         "order.paid",
         "order.shipped",
     ]
+
+
+def test_client_is_created_at_application_startup(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """The lifespan startup creates the client (off the loop), before the first request."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.testclient import TestClient
+
+    queue = sqs_queue()
+    handler = SQSForwardHandler(queue.url, REGION, endpoint_url=queue.endpoint)
+    app = Starlette(middleware=[Middleware(EventHandlerASGIMiddleware, handlers=[handler])])
+    with TestClient(app):
+        assert handler._client is not None
+    assert handler._client is None  # closed at shutdown
