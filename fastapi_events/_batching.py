@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -13,23 +13,25 @@ T = TypeVar("T")
 
 
 def split_batches(
-    items: Sequence[T], size_of: Callable[[T], int], max_count: int, max_bytes: int
-) -> list[list[T]]:
+    items: Iterable[T], size_of: Callable[[T], int], max_count: int, max_bytes: int
+) -> Iterator[list[T]]:
     """Split ``items``, in order, into batches of at most ``max_count`` items and
-    ``max_bytes`` bytes in total. Every item must fit on its own (check before)."""
-    batches: list[list[T]] = []
+    ``max_bytes`` bytes in total. Every item must fit on its own (check before).
+
+    Lazy: a batch is yielded as soon as it is full, so a caller sending each batch
+    while ``items`` is still being produced never holds the event loop for all of them.
+    """
     batch: list[T] = []
     total = 0
     for item in items:
         size = size_of(item)
         if batch and (len(batch) == max_count or total + size > max_bytes):
-            batches.append(batch)
+            yield batch
             batch, total = [], 0
         batch.append(item)
         total += size
     if batch:
-        batches.append(batch)
-    return batches
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)

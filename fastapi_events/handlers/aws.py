@@ -40,6 +40,8 @@ AWS_INSTALL_HINT = (
 DEFAULT_MAX_BYTES = 1024 * 1024
 #: SQS takes at most 10 entries per SendMessageBatch.
 _MAX_ENTRIES = 10
+#: SendMessageBatch calls one handler runs at the same time.
+_MAX_IN_FLIGHT = 2
 
 #: A FIFO message group: a constant, or a function of the event.
 MessageGroupId = str | Callable[[Event], str]
@@ -134,6 +136,9 @@ class SQSForwardHandler(Forwarder):
             serializer, id_generator, self.is_fifo, message_group_id, attributes
         )
         self._client: Any = None
+        # Sends run in worker threads; botocore's CPU work there competes with the event
+        # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
+        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
         self._client_lock = threading.Lock()
         # report_failure's %-message takes (handler, event name, event id).
         self._failure_message = "%s could not send event %r (id %s) to " + queue_url.replace(
@@ -151,10 +156,9 @@ class SQSForwardHandler(Forwarder):
         return self.queue_url
 
     async def _forward(self, events: Sequence[Event]) -> None:
-        entries = [entry for event in events if (entry := self._entry(event)) is not None]
-        if not entries:
-            return
         client = self._client or await asyncio.to_thread(self._create_client)
+        # Entries are built lazily, batch by batch, between the sends.
+        entries = (entry for event in events if (entry := self._entry(event)) is not None)
         for batch in split_batches(entries, _size_of, self.max_batch_size, self.max_bytes):
             await self._send(client, batch)
 
@@ -195,7 +199,7 @@ class SQSForwardHandler(Forwarder):
             if attempt:
                 await asyncio.sleep(self.retry.delay(attempt - 1))
             try:
-                response = await asyncio.to_thread(
+                response = await self._call(
                     client.send_message_batch,
                     QueueUrl=self.queue_url,
                     Entries=[entry.request for entry in pending.values()],
@@ -211,6 +215,10 @@ class SQSForwardHandler(Forwarder):
                 return None
         self._report_all(pending, last)
         return None
+
+    async def _call(self, method: Any, **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await asyncio.to_thread(method, **kwargs)
 
     def _settle(
         self, pending: dict[str, SQSEntry], failed: list[dict[str, Any]]
