@@ -53,10 +53,7 @@ def current_error_hook() -> ErrorHook | None:
 def current_telemetry() -> Telemetry | None:
     """Return the telemetry of the pipeline running handlers in this context, if any."""
     pipeline = _running.get()
-    if pipeline is None:
-        return None
-    telemetry = pipeline.telemetry
-    return telemetry if telemetry is not None and telemetry.enabled() else None
+    return None if pipeline is None else pipeline.telemetry
 
 
 class DerivedContextVar:

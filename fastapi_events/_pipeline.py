@@ -61,7 +61,11 @@ class EventPipeline:
         self.on_error = on_error
         self.shutdown_timeout = shutdown_timeout
         self.runner = BackgroundRunner(self._report_cancelled)
-        self.telemetry: Telemetry | None = create_telemetry(tracer_provider, meter_provider)
+        self._telemetry = create_telemetry(tracer_provider, meter_provider)
+        #: The telemetry while it has anything to record, else ``None`` (refreshed per
+        #: request and per batch, so per-event call sites only test for ``None``).
+        self.telemetry: Telemetry | None = None
+        self.refresh_telemetry()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
         # A drained buffer: what is added to it goes to its ordered background queue.
@@ -72,10 +76,16 @@ class EventPipeline:
         """Remember the running loop (called per request: test clients may switch loops);
         run what was dispatched from another thread before there was one."""
         self._loop = asyncio.get_running_loop()
+        self.refresh_telemetry()
         if self._waiting:
             waiting, self._waiting = self._waiting, []
             for context, fn, args in waiting:
                 context.run(fn, *args)
+
+    def refresh_telemetry(self) -> None:
+        """Pick up an OpenTelemetry SDK configured since the last request."""
+        telemetry = self._telemetry
+        self.telemetry = telemetry if telemetry is not None and telemetry.enabled() else None
 
     def call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
         """Call ``fn(*args)`` on the event loop, from the loop or from any thread."""
@@ -107,6 +117,8 @@ class EventPipeline:
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
         token = enter_pipeline(self)
+        if self._telemetry is not None:
+            self.refresh_telemetry()
         try:
             events = await resolve_lazy_payloads(events)
             if not events:

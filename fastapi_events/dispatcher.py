@@ -161,5 +161,5 @@ def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None
 
 def _announce(pipeline: EventPipeline, event: Event) -> None:
     telemetry = pipeline.telemetry
-    if telemetry is not None and telemetry.enabled():
+    if telemetry is not None:
         telemetry.on_dispatch(event)
