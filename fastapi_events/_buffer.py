@@ -31,7 +31,7 @@ class RequestBuffer:
         self.events: list[Event] = []
         self.drained = False
         self.failed = False
-        self._late: list[Event] = []
+        self._late: list[Event] | None = None  # created when the first late event comes
         self._worker: asyncio.Task[None] | None = None
 
     @property
@@ -60,7 +60,9 @@ class RequestBuffer:
     def take(self) -> list[Event]:
         """Mark the buffer drained and return the buffered events."""
         self.drained = True
-        events, self.events = self.events, []
+        events = self.events
+        if events:
+            self.events = []
         return events
 
     def flush_to_background(self) -> None:
@@ -70,17 +72,19 @@ class RequestBuffer:
             self._add_late(event)
 
     def _add_late(self, event: Event) -> None:
-        self._late.append(event)
+        late = self._late
+        if late is None:
+            late = self._late = []
+        late.append(event)
         worker = self._worker
         # A worker of a closed loop (a test client's) will never run again: start another.
         if worker is None or worker.get_loop().is_closed():
-            self._worker = self.pipeline.runner.spawn(self._handle_late(), self._late)
+            self._worker = self.pipeline.runner.spawn(self._handle_late(late), late)
 
-    async def _handle_late(self) -> None:
+    async def _handle_late(self, late: list[Event]) -> None:
         # This buffer is current while its events are handled, so what their handlers
         # dispatch (chaining) joins the same ordered queue.
         token = enter_buffer(self)
-        late = self._late
         try:
             while late:
                 count = len(late)

@@ -9,7 +9,7 @@ from typing import Any
 from ._payload import prepare_payload
 from ._reporting import report_failure
 
-__all__ = ["LazyPayload", "resolve_lazy_payloads"]
+__all__ = ["LazyPayload", "has_lazy_payloads", "resolve_lazy_payloads"]
 
 
 class LazyPayload:
@@ -37,13 +37,16 @@ class LazyPayload:
         return prepare_payload(value, self.schema, self.dump, self.dump_args)
 
 
+def has_lazy_payloads(events: list[Any]) -> bool:
+    """True if any event still has a lazy payload (checked without a coroutine)."""
+    for event in events:  # noqa: SIM110 - a loop is cheaper than any() and its generator
+        if type(event.payload) is LazyPayload:
+            return True
+    return False
+
+
 async def resolve_lazy_payloads(events: list[Any]) -> list[Any]:
     """Evaluate the lazy payloads among ``events``; drop (and report) those that fail."""
-    for event in events:
-        if type(event.payload) is LazyPayload:
-            break
-    else:
-        return events  # the common case, checked without a generator
     resolved = []
     for event in events:
         lazy = event.payload

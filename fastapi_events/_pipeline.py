@@ -11,7 +11,7 @@ from typing import Any
 from ._buffer import RequestBuffer
 from ._context import enter_pipeline
 from ._event import Event
-from ._lazy import resolve_lazy_payloads
+from ._lazy import has_lazy_payloads, resolve_lazy_payloads
 from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
 from ._runner import BackgroundRunner, PendingEventsTimeout
 from ._telemetry import Telemetry, create_telemetry
@@ -62,8 +62,8 @@ class EventPipeline:
         self.shutdown_timeout = shutdown_timeout
         self.runner = BackgroundRunner(self._report_cancelled)
         self._telemetry = create_telemetry(tracer_provider, meter_provider)
-        #: The telemetry while it has anything to record, else ``None`` (refreshed per
-        #: request and per batch, so per-event call sites only test for ``None``).
+        #: The telemetry while it has anything to record, else ``None``: refreshed at
+        #: startup and per batch, so per-event call sites only test for ``None``.
         self.telemetry: Telemetry | None = None
         self.refresh_telemetry()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,7 +76,6 @@ class EventPipeline:
         """Remember the running loop (called per request: test clients may switch loops);
         run what was dispatched from another thread before there was one."""
         self._loop = asyncio.get_running_loop()
-        self.refresh_telemetry()
         if self._waiting:
             waiting, self._waiting = self._waiting, []
             for context, fn, args in waiting:
@@ -117,15 +116,21 @@ class EventPipeline:
     async def handle(self, events: list[Event]) -> None:
         """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
         token = enter_pipeline(self)
-        if self._telemetry is not None:
+        if self.telemetry is None and self._telemetry is not None:
             self.refresh_telemetry()
         try:
-            events = await resolve_lazy_payloads(events)
-            if not events:
-                return
+            if has_lazy_payloads(events):
+                events = await resolve_lazy_payloads(events)
+                if not events:
+                    return
             handlers = self.handlers
-            if len(handlers) == 1:
-                await self._run(handlers[0], events)
+            if len(handlers) == 1:  # the common case, without a coroutine for _run
+                handler = handlers[0]
+                try:
+                    await handler.handle_many(events)
+                except Exception as exc:
+                    for event in events:
+                        report_failure(event, handler, exc, self.on_error)
             else:
                 await asyncio.gather(*[self._run(handler, events) for handler in handlers])
         finally:
@@ -146,6 +151,7 @@ class EventPipeline:
         """Bind the running loop and let every handler prepare (``astart``); a handler
         failing to start is logged and the others still start."""
         self.bind_loop()
+        self.refresh_telemetry()
         for handler in self.handlers:
             try:
                 await handler.astart()

@@ -125,14 +125,11 @@ class EventHandlerASGIMiddleware:
                 buffer.failed = True
                 self._finish_in_background(buffer)
                 raise
-            await self._finish(buffer)
+            events = buffer.take()  # the response is complete: drain
+            if events and not self._discarded(buffer, events):
+                await self.pipeline.handle(events)
         finally:
             exit_buffer(token)
-
-    async def _finish(self, buffer: RequestBuffer) -> None:
-        events = buffer.take()
-        if events and not self._discarded(buffer, events):
-            await self.pipeline.handle(events)
 
     def _finish_in_background(self, buffer: RequestBuffer) -> None:
         buffer.drained = True

@@ -55,6 +55,7 @@ async def event_scope(
         meter_provider=meter_provider,
     )
     pipeline.bind_loop()
+    pipeline.refresh_telemetry()
     buffer = RequestBuffer(pipeline)
     token = enter_buffer(buffer)
     try:
