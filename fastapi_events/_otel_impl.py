@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -177,68 +177,69 @@ class OtelTelemetry(Telemetry):
         if context.is_valid:
             event.trace_context = trace_context_of(context)
 
-    @contextmanager
-    def handler_span(self, event: Event, handler: object) -> Iterator[Any]:
+    def handler_span(self, event: Event, handler: object) -> AbstractContextManager[Any]:
         """A CONSUMER span around one handler function run, linked to its dispatch."""
-        tracer, instruments = self._tracer(), self._instruments()
-        if tracer is None and instruments is None:
-            yield None
-            return
         name = describe_handler(handler)
-        started = time.perf_counter()
-        outcome = "failure"
-        try:
-            if tracer is None:
-                yield None
-            else:
-                with _start(tracer, f"process {event.key}", SpanKind.CONSUMER, [event]) as span:
-                    if span.is_recording():
-                        span.set_attributes(
-                            {
-                                **_message_attributes(event, "process"),
-                                "fastapi_events.handler": name,
-                            }
-                        )
-                    yield span
-            outcome = "success"
-        finally:
-            if instruments is not None:
-                attributes = {**_event_attributes(event), "fastapi_events.handler": name}
-                instruments.finished(attributes, outcome, time.perf_counter() - started, 1)
+        return self._measured(
+            f"process {event.key}",
+            SpanKind.CONSUMER,
+            [event],
+            lambda: {**_message_attributes(event, "process"), "fastapi_events.handler": name},
+            {**_event_attributes(event), "fastapi_events.handler": name},
+        )
 
-    @contextmanager
     def batch_span(
         self, events: Sequence[Event], handler: object, *, system: str, destination: str
-    ) -> Iterator[Any]:
+    ) -> AbstractContextManager[Any]:
         """A PRODUCER ``send`` span around one forwarder batch, linked to each dispatch."""
-        tracer, instruments = self._tracer(), self._instruments()
-        if tracer is None and instruments is None:
-            yield None
-            return
         attributes = {
             "messaging.system": system,
             "messaging.destination.name": destination,
             "fastapi_events.handler": describe_handler(handler),
         }
+        return self._measured(
+            f"send {destination}",
+            SpanKind.PRODUCER,
+            events,
+            lambda: _batch_attributes(attributes, events),
+            attributes,
+            batch=True,
+        )
+
+    @contextmanager
+    def _measured(
+        self,
+        name: str,
+        kind: SpanKind,
+        events: Sequence[Event],
+        span_attributes: Callable[[], dict[str, Any]],
+        metric_attributes: dict[str, Any],
+        *,
+        batch: bool = False,
+    ) -> Iterator[Any]:
+        """A span (when tracing) and the handled/duration metrics (when metering) around
+        one handler run or forwarder batch; ``span_attributes`` runs only if recording."""
+        tracer, instruments = self._tracer(), self._instruments()
         started = time.perf_counter()
         outcome = "failure"
         try:
             if tracer is None:
                 yield None
             else:
-                with _start(tracer, f"send {destination}", SpanKind.PRODUCER, events) as span:
-                    token = _batch_span.set(span)
+                with _start(tracer, name, kind, events) as span:
+                    token = _batch_span.set(span) if batch else None
                     try:
                         if span.is_recording():
-                            span.set_attributes(_batch_attributes(attributes, events))
+                            span.set_attributes(span_attributes())
                         yield span
                     finally:
-                        _batch_span.reset(token)
+                        if token is not None:
+                            _batch_span.reset(token)
             outcome = "success"
         finally:
             if instruments is not None:
                 elapsed = time.perf_counter() - started
-                instruments.finished(attributes, outcome, elapsed, len(events))
+                instruments.finished(metric_attributes, outcome, elapsed, len(events))
 
     def on_failure(self, event: Event, handler: object, exc: BaseException) -> None:
         """Count the failure; mark the forwarder batch span it happened in."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -118,6 +117,7 @@ class SQSForwardHandler(Forwarder):
         retry: RetryPolicy | None = None,
         **boto_client_kwargs: Any,
     ) -> None:
+        super().__init__()
         self._boto3 = _import_boto3()
         _check_limits(max_batch_size, max_bytes)
         self.is_fifo = isinstance(queue_url, str) and queue_url.endswith(".fifo")
@@ -135,20 +135,13 @@ class SQSForwardHandler(Forwarder):
         self._builder = EntryBuilder(
             serializer, id_generator, self.is_fifo, message_group_id, attributes
         )
-        self._client: Any = None
         # Sends run in worker threads; botocore's CPU work there competes with the event
         # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
         self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
-        self._client_lock = threading.Lock()
         # report_failure's %-message takes (handler, event name, event id).
         self._failure_message = "%s could not send event %r (id %s) to " + queue_url.replace(
             "%", "%%"
         )
-
-    async def astart(self) -> None:
-        """Create the client now, in a worker thread (called at application startup)."""
-        if self._client is None:
-            await asyncio.to_thread(self._create_client)
 
     @property
     def destination(self) -> str:
@@ -156,20 +149,16 @@ class SQSForwardHandler(Forwarder):
         return self.queue_url
 
     async def _forward(self, events: Sequence[Event]) -> None:
-        client = self._client or await asyncio.to_thread(self._create_client)
+        client = await self._get_client()
         # Entries are built lazily, batch by batch, between the sends.
         entries = (entry for event in events if (entry := self._entry(event)) is not None)
         for batch in split_batches(entries, _size_of, self.max_batch_size, self.max_bytes):
             await self._send(client, batch)
 
-    def _create_client(self) -> Any:
-        with self._client_lock:  # boto3 sessions are not thread-safe; clients are
-            if self._client is None:
-                session = self._boto3.session.Session()
-                self._client = session.client(
-                    "sqs", region_name=self.region_name, **self.boto_client_kwargs
-                )
-            return self._client
+    def _new_client(self) -> Any:
+        # A session per client: boto3 sessions are not thread-safe; clients are.
+        session = self._boto3.session.Session()
+        return session.client("sqs", region_name=self.region_name, **self.boto_client_kwargs)
 
     # --- building entries -----------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -108,6 +107,7 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         publisher_client: Any = None,
         close_timeout: float = 10.0,
     ) -> None:
+        super().__init__()
         self._pubsub = _import_pubsub()
         _check_names(project_id, topic_id)
         if ordering_key is not None and not enable_message_ordering:
@@ -131,7 +131,6 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         )
         self._client: Any = publisher_client
         self._owns_client = publisher_client is None
-        self._client_lock = threading.Lock()
         self._pending: set[Any] = set()
         # The %-message of report_failure takes (handler, event name, event id).
         self._failure_message = (
@@ -157,18 +156,13 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 f"got {sorted(extra or {})!r}"
             ) from exc
 
-    async def astart(self) -> None:
-        """Create the client now, in a worker thread (called at application startup)."""
-        if self._client is None:
-            await asyncio.to_thread(self._create_client)
-
     @property
     def destination(self) -> str:
         """Where the events go."""
         return self.topic_path
 
     async def _forward(self, events: Sequence[Event]) -> None:
-        client = self._client or await asyncio.to_thread(self._create_client)
+        client = await self._get_client()
         published = []
         for event in events:
             try:
@@ -190,13 +184,10 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         for event, _, error in failed:
             self._report(event, error)
 
-    def _create_client(self) -> Any:
-        with self._client_lock:  # one client, however many events race to create it
-            if self._client is None:
-                self._client = self._pubsub.PublisherClient(
-                    batch_settings=self._batch_settings, publisher_options=self._options
-                )
-            return self._client
+    def _new_client(self) -> Any:
+        return self._pubsub.PublisherClient(
+            batch_settings=self._batch_settings, publisher_options=self._options
+        )
 
     def _publish(self, client: Any, event: Event) -> tuple[str, Any]:
         message = encode(event, self.serializer)
