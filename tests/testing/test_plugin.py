@@ -63,6 +63,15 @@ async def test_async_with_anyio(captured_events, event_recorder):
     captured_events.assert_dispatched("report.ready")
 
 
+@pytest.mark.asyncio
+async def test_async_with_pytest_asyncio(captured_events, event_recorder):
+    async with event_scope(handlers=[event_recorder]):
+        dispatch("report.ready", {{"rows": 5}})
+    await wait_until_handled()
+    event_recorder.assert_dispatched("report.ready", {{"rows": 5}})
+    captured_events.assert_dispatched("report.ready")
+
+
 def test_no_fixture_is_autouse(request):
     assert not OURS & set(request.fixturenames)
 
@@ -125,13 +134,22 @@ class Run:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One pytest run over a user's test module, with no conftest and a bare config."""
     directory = tmp_path_factory.mktemp("user_project")
-    (directory / "pytest.ini").write_text("[pytest]\n")
+    (directory / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    )
     (directory / "test_user.py").write_text(USER_TESTS.format(fixtures=FIXTURES))
     return Run(directory)
 
 
 @pytest.mark.parametrize(
-    "test", ["test_captured", "test_intercepted", "test_muted", "test_async_with_anyio"]
+    "test",
+    [
+        "test_captured",
+        "test_intercepted",
+        "test_muted",
+        "test_async_with_anyio",
+        "test_async_with_pytest_asyncio",
+    ],
 )
 def test_fixtures_work_without_a_conftest(run: Run, test: str) -> None:
     """Each fixture is there from the entry point alone, in sync and anyio tests."""
