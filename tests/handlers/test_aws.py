@@ -429,3 +429,25 @@ def test_client_is_created_at_application_startup(
     with TestClient(app):
         assert handler._client is not None
     assert handler._client is None  # closed at shutdown
+
+
+async def test_id_generator_names_the_entries_and_repeats_are_made_unique(
+    sqs_queue: Callable[..., SQSQueue], sqs_proxy: FaultyProxy, make_handler: MakeHandler
+) -> None:
+    """A 0.12 id_generator gives the batch entry ids; a repeated id cannot fail the batch."""
+    queue = sqs_queue()
+    handler = make_handler(queue, sqs_proxy.url, id_generator=lambda: "same")
+    assert await forward(handler, [("n", i) for i in range(3)]) == []
+    assert sorted(body[1] for body in bodies(queue.receive_all(3))) == [0, 1, 2]
+
+
+async def test_a_0_12_serializer_is_used_for_the_body(
+    sqs_queue: Callable[..., SQSQueue], make_handler: MakeHandler
+) -> None:
+    """serializer= receives the (name, payload) pair, as in 0.12, and makes the body."""
+    queue = sqs_queue()
+    handler = make_handler(queue, serializer=lambda event: f"{event[0]}:{event[1]['id']}")
+    assert await forward(handler, [("user.created", {"id": 4})]) == []
+    [message] = queue.receive_all(1)
+    assert message["Body"] == "user.created:4"
+    assert message["MessageAttributes"]["event_name"]["StringValue"] == "user.created"

@@ -20,7 +20,7 @@ from fastapi_events._event import Event
 from fastapi_events.dispatcher import dispatch
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.handlers.gcp import GOOGLE_INSTALL_HINT, GoogleCloudSimplePubSubHandler
-from fastapi_events.serialization import SerializationError
+from fastapi_events.serialization import CloudEventsFormat, SerializationError, decode
 from tests.servers.pubsub import PROJECT_ID, FakeServer, PubSubTopic, unique_topic_id
 from tests.servers.pubsub_fake import serve_fake_publisher
 
@@ -149,6 +149,28 @@ async def test_body_is_json_name_payload_array(
     assert failures == []
     [message] = pubsub_topic.receive(1)
     assert json.loads(message.data) == ["user.created", {"id": 1}]
+
+
+@pytest.mark.anyio
+async def test_binary_cloudevents_travel_as_ce_attributes(
+    pubsub_topic: PubSubTopic, make_handler: MakeHandler
+) -> None:
+    """Binary CloudEvents: ce-* attributes, the payload as the body, decodable back."""
+    handler = make_handler(
+        pubsub_topic.topic_id, serializer=CloudEventsFormat("/tests", mode="binary")
+    )
+    assert await forward(handler, [("user.created", {"id": 2})]) == []
+    [message] = pubsub_topic.receive(1)
+    assert json.loads(message.data) == {"id": 2}
+    assert (message.attributes["ce-type"], message.attributes["ce-source"]) == (
+        "user.created",
+        "/tests",
+    )
+    received = decode(message.data, message.attributes)
+    assert (tuple(received), received.id) == (
+        ("user.created", {"id": 2}),
+        message.attributes["ce-id"],
+    )
 
 
 @pytest.mark.anyio
