@@ -1,8 +1,9 @@
 """The seam between the core and OpenTelemetry: what the core calls, and when.
 
-The core holds a ``Telemetry`` per pipeline, or ``None`` when tracing and metrics are off
-(opentelemetry not installed). Every call site checks for ``None`` first, so the cost
-without OpenTelemetry is one attribute check.
+Each pipeline holds a ``Telemetry`` (or none, when opentelemetry is not installed) and
+exposes it as ``pipeline.telemetry`` only while ``enabled()`` (a provider was passed, or an
+SDK set the global one); that is refreshed at startup and per batch. Every per-event call
+site checks for ``None`` first, so without a configured SDK the cost is one attribute check.
 """
 
 from __future__ import annotations
