@@ -28,24 +28,14 @@ OTEL_INSTALL_HINT = (
 
 def _trace_headers(message: Any) -> dict[str, str]:
     """The ``traceparent``/``tracestate`` carried by a received message, in any shape."""
-    from .serialization import ReceivedEvent
+    from .serialization import ReceivedEvent, message_attributes
 
-    if isinstance(message, ReceivedEvent):
+    if isinstance(message, ReceivedEvent) and message.trace_context:
         return dict(message.trace_context)
-    if isinstance(message, Mapping) and "MessageAttributes" in message:  # SQS message
-        raw: Mapping[str, Any] = message["MessageAttributes"]
-    elif isinstance(message, Mapping):
-        raw = message
-    else:  # a Pub/Sub message
-        raw = getattr(message, "attributes", None) or {}
-    headers = {}
-    for key in ("traceparent", "tracestate"):
-        value = raw.get(key)
-        if isinstance(value, Mapping):  # SQS: {"DataType": "String", "StringValue": ...}
-            value = value.get("StringValue")
-        if value:
-            headers[key] = str(value)
-    return headers
+    if isinstance(message, Mapping) and "MessageAttributes" in message and "Body" not in message:
+        message = message["MessageAttributes"]
+    attributes = message_attributes(message)
+    return {key: attributes[key] for key in ("traceparent", "tracestate") if attributes.get(key)}
 
 
 def extract_trace_context(message: Any) -> Any:

@@ -43,6 +43,8 @@ __all__ = [
     "dumps",
     "encode",
     "json_default",
+    "message_attributes",
+    "metadata_attributes",
 ]
 
 JSON_CONTENT_TYPE = "application/json"
@@ -240,12 +242,23 @@ def _body_and_attributes(
     message: Any, attributes: Mapping[str, Any] | None
 ) -> tuple[str | bytes, dict[str, str]]:
     if isinstance(message, Mapping) and "Body" in message:
-        body, raw = message["Body"], message.get("MessageAttributes", {})
-    elif hasattr(message, "data") and hasattr(message, "attributes"):
-        body, raw = message.data, message.attributes
+        return message["Body"], message_attributes(message)
+    if hasattr(message, "data") and hasattr(message, "attributes"):
+        return message.data, message_attributes(message)
+    return message, message_attributes(attributes or {})
+
+
+def message_attributes(message: Any) -> dict[str, str]:
+    """The string attributes of a received message: an SQS message dict (its
+    ``MessageAttributes``), a Pub/Sub message (``.attributes``), a :class:`ReceivedEvent`,
+    or a mapping of attributes (SQS-shaped values or plain strings)."""
+    if isinstance(message, ReceivedEvent):
+        return dict(message.attributes)
+    if isinstance(message, Mapping):
+        raw = message.get("MessageAttributes", message) if "Body" in message else message
     else:
-        body, raw = message, attributes or {}
-    return body, {key: _attribute_value(value) for key, value in raw.items()}
+        raw = getattr(message, "attributes", None) or {}
+    return {key: _attribute_value(value) for key, value in raw.items()}
 
 
 def _attribute_value(value: Any) -> str:

@@ -24,6 +24,7 @@ from fastapi_events.serialization import (
     decode,
     dumps,
     encode,
+    message_attributes,
 )
 
 TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
@@ -221,3 +222,13 @@ def test_decode_rejects_a_foreign_message() -> None:
     """A body in none of the formats is a SerializationError, not a wrong event."""
     with pytest.raises(SerializationError, match="not a fastapi_events message"):
         decode(b'{"hello": "world"}')
+
+
+def test_message_attributes_reads_every_received_shape() -> None:
+    """SQS-shaped values, plain mappings and decoded events all give str attributes."""
+    sqs = {"Body": "[]", "MessageAttributes": {"a": {"DataType": "String", "StringValue": "1"}}}
+    assert message_attributes(sqs) == {"a": "1"}
+    assert message_attributes({"a": "1"}) == {"a": "1"}
+    message = encode(Event("x", 1))
+    received = decode(message.body, message.attributes)
+    assert message_attributes(received) == message.attributes
