@@ -53,7 +53,7 @@ class Ticker:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         return {
-            "max_ms": max(self.lateness) * 1e3,
+            "max_ms": max(self.lateness, default=float("nan")) * 1e3,
             "p99_ms": percentile(self.lateness, 0.99) * 1e3,
         }
 
@@ -94,6 +94,7 @@ async def _forward(handler: Any, args: argparse.Namespace) -> float:
             async with event_scope(handlers=[handler]):
                 for index in range(first, min(first + args.chunk, args.events)):
                     dispatch("bench.forwarded", {"index": index, "user": "ada"})
+            await asyncio.sleep(0)  # a request ends: a server would read the next one
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
@@ -123,6 +124,13 @@ async def _measure(endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
     async with event_scope(handlers=[handler]):  # as building the middleware at startup
         pass
     startup = await ticker.stop()
+    # The same requests with a handler that drops the events: the stalls the simulated
+    # requests cause themselves (dispatching, draining), without any forwarding.
+    from fastapi_events.handlers.null import NullHandler
+
+    ticker.start()
+    await _forward(NullHandler(), args)
+    baseline = await ticker.stop()
     before = _counts(endpoint)
     ticker.start()
     elapsed = await _forward(handler, args)
@@ -138,6 +146,7 @@ async def _measure(endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
         "stall": stall,
         "idle_stall": idle,
         "startup_stall": startup,
+        "no_forwarding_stall": baseline,
     }
 
 

@@ -199,6 +199,7 @@ def table(results: dict[str, Any]) -> str:
             f"{fwd['send_message_batch_calls'] / fwd['events']:.3f} SendMessageBatch/event, "
             f"{fwd['messages_stored']} stored, largest loop stall "
             f"{fwd['stall']['max_ms']:.2f} ms (p99 {fwd['stall']['p99_ms']:.2f} ms; "
+            f"same requests without forwarding {fwd['no_forwarding_stall']['max_ms']:.2f} ms; "
             f"idle loop {fwd['idle_stall']['max_ms']:.2f} ms)"
         )
     return "\n".join(lines)
