@@ -31,7 +31,9 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile of ``values`` (``fraction`` in 0..1)."""
+    """The nearest-rank percentile of ``values`` (``fraction`` in 0..1), or NaN for none."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
     return ordered[index]

@@ -1,4 +1,5 @@
-"""Run every benchmark scenario and print one table (plus ``results/latest.json``).
+"""Run every benchmark scenario and print one table (plus ``results/latest.json``; a
+``--quick`` run writes ``results/quick.json`` instead, so it never replaces real numbers).
 
     .venv/bin/python benchmarks/run.py            # full run, a few minutes
     .venv/bin/python benchmarks/run.py --quick    # smoke run, well under a minute
@@ -24,6 +25,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
+QUICK_RESULTS = HERE / "results" / "quick.json"
 OLD_VERSION = "0.12.2"
 OLD_VENV = HERE / ".venvs" / f"fastapi-events-{OLD_VERSION}"
 
@@ -220,10 +222,11 @@ def main() -> None:
     results["latency"] = latency(args.quick)
     results["forwarding"] = forwarding(args.quick)
     results["seconds"] = round(time.time() - started)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    path = QUICK_RESULTS if args.quick else RESULTS
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"\n({results['seconds']} s; JSON in {RESULTS.relative_to(HERE.parent)})")
+    print(f"\n({results['seconds']} s; JSON in {path.relative_to(HERE.parent)})")
 
 
 if __name__ == "__main__":
