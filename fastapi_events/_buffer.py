@@ -1,13 +1,13 @@
-"""The per-request event buffer and its ordered queue for events that arrive late."""
+"""The per-request event buffer: collects events until the drain, queues them afterwards."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING
 
 from ._context import enter_buffer, exit_buffer
 from ._event import Event
+from ._work import LateQueue
 
 if TYPE_CHECKING:
     from ._pipeline import EventPipeline
@@ -24,15 +24,14 @@ class RequestBuffer:
     It iterates over its undrained events, for code that read 0.12's ``event_store``.
     """
 
-    __slots__ = ("_late", "_worker", "drained", "events", "failed", "pipeline")
+    __slots__ = ("_late", "drained", "events", "failed", "pipeline")
 
     def __init__(self, pipeline: EventPipeline) -> None:
         self.pipeline = pipeline
         self.events: list[Event] = []
         self.drained = False
         self.failed = False
-        self._late: list[Event] | None = None  # created when the first late event comes
-        self._worker: asyncio.Task[None] | None = None
+        self._late: LateQueue | None = None  # created when the first late event comes
 
     @property
     def middleware_id(self) -> int:
@@ -66,7 +65,7 @@ class RequestBuffer:
         return events
 
     def flush_to_background(self) -> None:
-        """Hand the buffered events to the ordered background queue (websockets, errors)."""
+        """Hand the buffered events to the ordered background queue (errors, websockets)."""
         events, self.events = self.events, []
         for event in events:
             self._add_late(event)
@@ -74,22 +73,17 @@ class RequestBuffer:
     def _add_late(self, event: Event) -> None:
         late = self._late
         if late is None:
-            late = self._late = []
-        late.append(event)
-        worker = self._worker
-        # A worker of a closed loop (a test client's) will never run again: start another.
-        if worker is None or worker.get_loop().is_closed():
-            self._worker = self.pipeline.runner.spawn(self._handle_late(late), late)
+            pipeline = self.pipeline
+            late = self._late = LateQueue(
+                pipeline.handlers, pipeline.run, pipeline.runner.spawn, self._current_while
+            )
+        late.add(event)
 
-    async def _handle_late(self, late: list[Event]) -> None:
+    async def _current_while(self, work: Awaitable[None]) -> None:
         # This buffer is current while its events are handled, so what their handlers
         # dispatch (chaining) joins the same ordered queue.
         token = enter_buffer(self)
         try:
-            while late:
-                count = len(late)
-                await self.pipeline.handle(late[:count])
-                del late[:count]
+            await work
         finally:
             exit_buffer(token)
-            self._worker = None

@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._buffer import RequestBuffer
     from ._pipeline import EventPipeline
+    from ._progress import Progress
     from ._reporting import ErrorHook
     from ._telemetry import Telemetry
 
 __all__ = [
     "current_buffer",
     "current_error_hook",
+    "current_progress",
     "current_telemetry",
     "enter_buffer",
     "enter_pipeline",
+    "enter_progress",
     "event_store",
     "exit_buffer",
 ]
@@ -26,7 +29,19 @@ event_store: ContextVar[RequestBuffer] = ContextVar("fastapi_events.event_store"
 #: The pipeline whose handlers run in this context (its error hook and telemetry apply).
 _running: ContextVar[EventPipeline | None] = ContextVar("fastapi_events.pipeline", default=None)
 
+#: What the handler object running in this context has finished of its batch.
+_progress: ContextVar[Progress | None] = ContextVar("fastapi_events.progress", default=None)
+
 current_buffer = event_store.get
+
+#: The :class:`~fastapi_events._progress.Progress` of the running handler, or ``None``
+#: when a handler is called directly (outside a pipeline).
+current_progress = _progress.get
+
+
+def enter_progress(progress: Progress | None) -> Token[Progress | None]:
+    """Make ``progress`` the running handler's record; ``token.var.reset(token)`` undoes it."""
+    return _progress.set(progress)
 
 
 def enter_buffer(buffer: RequestBuffer) -> Token[RequestBuffer]:

@@ -1,4 +1,10 @@
-"""One middleware's handlers and how events reach them: inline drains and background tasks."""
+"""One middleware's handlers and how events reach them: inline drains and background tasks.
+
+Every event ends in exactly one outcome per handler object: handled, or reported (log +
+error hook). A drain cancelled under it (a server's graceful-shutdown timeout, an outer
+timeout) moves what is still owed to the tracked background runner; shutdown waits for that
+runner and reports exactly what is still owed when its timeout runs out.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +15,36 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._buffer import RequestBuffer
-from ._context import enter_pipeline
+from ._checks import check_providers, check_shutdown_timeout, validate_handlers
+from ._context import enter_pipeline, enter_progress
 from ._event import Event
 from ._lazy import has_lazy_payloads, resolve_lazy_payloads
-from ._reporting import ErrorHook, call_error_hook, describe_handler, report_failure
-from ._runner import BackgroundRunner, PendingEventsTimeout
+from ._progress import Progress
+from ._reporting import (
+    ErrorHook,
+    describe_event,
+    describe_handler,
+    must_propagate,
+    report_failure,
+    report_lost,
+)
+from ._runner import BackgroundRunner
 from ._telemetry import Telemetry, create_telemetry
-from .errors import ConfigurationError, EventsCancelledError, ShutdownTimeoutError
+from ._work import Owed, Work
+from .errors import (
+    ConfigurationError,
+    EventLoopClosedError,
+    EventsCancelledError,
+    PendingEventsTimeout,
+    ShutdownTimeoutError,
+)
 from .handlers.base import BaseEventHandler
 
-__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "EventPipeline"]
+__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "EventPipeline", "validate_handlers"]
 
 logger = logging.getLogger("fastapi_events")
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
-
-
-def validate_handlers(handlers: Iterable[object]) -> tuple[BaseEventHandler, ...]:
-    """Materialise ``handlers`` once and check each is a :class:`BaseEventHandler`."""
-    materialised: list[BaseEventHandler] = []
-    for handler in handlers:
-        if not isinstance(handler, BaseEventHandler):
-            raise ConfigurationError(
-                f"handlers must be BaseEventHandler instances, got {handler!r} "
-                f"({type(handler).__name__}); wrap plain functions with "
-                f"LocalHandler().register(...)"
-            )
-        materialised.append(handler)
-    return tuple(materialised)
 
 
 class EventPipeline:
@@ -54,12 +62,14 @@ class EventPipeline:
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ConfigurationError(
-                f"on_error must be a callable (event, handler, exception), got {on_error!r}"
+                "on_error must be a callable (event, handler, exception), "
+                f"got a {type(on_error).__name__} object"
             )
-        self.handlers = validate_handlers(handlers)
+        self.handlers: tuple[BaseEventHandler, ...] = validate_handlers(handlers)
         self.middleware_id = middleware_id
         self.on_error = on_error
-        self.shutdown_timeout = shutdown_timeout
+        self.shutdown_timeout = check_shutdown_timeout(shutdown_timeout)
+        check_providers(tracer_provider, meter_provider)
         self.runner = BackgroundRunner(self._report_cancelled)
         self._telemetry = create_telemetry(tracer_provider, meter_provider)
         #: The telemetry while it has anything to record, else ``None``: refreshed at
@@ -67,7 +77,7 @@ class EventPipeline:
         self.telemetry: Telemetry | None = None
         self.refresh_telemetry()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: list[tuple[contextvars.Context, Callable[..., None], tuple[Any, ...]]] = []
+        self._waiting: list[tuple[contextvars.Context, Callable[..., None], Event]] = []
         # A drained buffer: what is added to it goes to its ordered background queue.
         self._outside = RequestBuffer(self)
         self._outside.drained = True
@@ -75,35 +85,51 @@ class EventPipeline:
     def bind_loop(self) -> None:
         """Remember the running loop (called per request: test clients may switch loops);
         run what was dispatched from another thread before there was one."""
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self.runner.sweep_closed_loops()
         if self._waiting:
             waiting, self._waiting = self._waiting, []
-            for context, fn, args in waiting:
-                context.run(fn, *args)
+            for context, fn, event in waiting:
+                context.run(fn, event)
 
     def refresh_telemetry(self) -> None:
         """Pick up an OpenTelemetry SDK configured since the last request."""
         telemetry = self._telemetry
         self.telemetry = telemetry if telemetry is not None and telemetry.enabled() else None
 
-    def call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
-        """Call ``fn(*args)`` on the event loop, from the loop or from any thread."""
+    def call_in_loop(self, fn: Callable[[Event], None], event: Event) -> None:
+        """Call ``fn(event)`` on the event loop, from the loop or from any thread.
+
+        Before the app has started, the call waits for its first request or startup; after
+        its loop has stopped, ``event`` is reported (:class:`EventLoopClosedError`).
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
-            fn(*args)
+            fn(event)
             return
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(fn, *args)
-            return
-        logger.warning(
-            "no running event loop for middleware %r yet: event queued until the app starts",
-            self.middleware_id,
-        )
-        self._waiting.append((contextvars.copy_context(), fn, args))
+        if loop is None:
+            logger.warning(
+                "event %s (id %s) dispatched before middleware %r has an event loop: "
+                "it is handled when the app starts",
+                describe_event(event),
+                event.id,
+                self.middleware_id,
+            )
+            self._waiting.append((contextvars.copy_context(), fn, event))
+        elif loop.is_running():
+            loop.call_soon_threadsafe(fn, event)
+        else:
+            error = EventLoopClosedError(
+                "dispatched from a thread after the app's event loop stopped; dispatch "
+                "while the app runs, or in an event_scope() of your own loop"
+            )
+            self._report_lost([(handler, [event]) for handler in self.handlers], error)
 
     def submit(self, event: Event) -> None:
         """Handle ``event`` in the background, from any thread.
@@ -114,34 +140,58 @@ class EventPipeline:
         self._outside.add(event)
 
     async def handle(self, events: list[Event]) -> None:
-        """Give ``events`` to every handler's ``handle_many``, handlers concurrently."""
+        """Drain ``events`` now; if the calling task is cancelled meanwhile, what is still
+        owed continues in the background runner (and is accounted at shutdown)."""
+        work = Work(events, self.handlers)
+        try:
+            await self.run(work)
+        except asyncio.CancelledError:
+            self.continue_in_background(work)
+            raise
+
+    def continue_in_background(self, work: Work) -> None:
+        """Finish ``work`` in a tracked background task."""
+        if work.unsettled():
+            self.runner.spawn(self.run(work), work)
+
+    async def run(self, work: Work) -> None:
+        """Give every handler the events of ``work`` it still owes, handlers concurrently."""
         token = enter_pipeline(self)
         if self.telemetry is None and self._telemetry is not None:
             self.refresh_telemetry()
         try:
-            if has_lazy_payloads(events):
-                events = await resolve_lazy_payloads(events)
-                if not events:
-                    return
-            handlers = self.handlers
-            if len(handlers) == 1:  # the common case, without a coroutine for _run
-                handler = handlers[0]
-                try:
-                    await handler.handle_many(events)
-                except Exception as exc:
-                    for event in events:
-                        report_failure(event, handler, exc, self.on_error)
+            if has_lazy_payloads(work.events):
+                work.events = await resolve_lazy_payloads(work.events)
+            parts = work.parts
+            if len(parts) == 1:  # the common case, without a task per handler
+                handler, progress = parts[0]
+                await self._run(handler, work.events, progress)
             else:
-                await asyncio.gather(*[self._run(handler, events) for handler in handlers])
+                await asyncio.gather(*[self._run(h, work.events, p) for h, p in parts])
         finally:
             token.var.reset(token)
 
-    async def _run(self, handler: BaseEventHandler, events: list[Event]) -> None:
+    async def _run(
+        self, handler: BaseEventHandler, events: list[Event], progress: Progress
+    ) -> None:
+        owed = progress.owed(events)
+        if not owed:
+            return
+        token = enter_progress(progress)
         try:
-            await handler.handle_many(events)
-        except Exception as exc:
-            for event in events:
+            await handler.handle_many(owed)
+        except BaseException as exc:
+            if must_propagate(exc) and isinstance(exc, asyncio.CancelledError):
+                raise  # the drain itself is cancelled: the caller continues it elsewhere
+            for event in progress.owed(owed):
                 report_failure(event, handler, exc, self.on_error)
+            progress.finish()
+            if must_propagate(exc):
+                raise
+        else:
+            progress.finish()
+        finally:
+            token.var.reset(token)
 
     async def wait_for_pending(self, timeout: float | None = None) -> None:
         """Wait until every background event of this pipeline has been handled."""
@@ -159,8 +209,10 @@ class EventPipeline:
                 logger.exception("starting handler %s failed", describe_handler(handler))
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Drain background work for up to ``timeout`` seconds, report the rest, close handlers."""
+        """Drain background work for up to ``timeout`` seconds, report exactly what is
+        still owed, close handlers."""
         timeout = self.shutdown_timeout if timeout is None else timeout
+        await asyncio.sleep(0)  # let drains cancelled just now move to the runner
         try:
             await self.runner.wait_idle(timeout)
         except PendingEventsTimeout:
@@ -172,12 +224,8 @@ class EventPipeline:
             except Exception:
                 logger.exception("closing handler %s failed", describe_handler(handler))
 
-    def _report_cancelled(self, events: list[Event]) -> None:
-        self._report_lost(events, EventsCancelledError("cancelled before it was handled"))
+    def _report_cancelled(self, owed: list[Owed]) -> None:
+        self._report_lost(owed, EventsCancelledError("cancelled before it was handled"))
 
-    def _report_lost(self, events: list[Event], error: Exception) -> None:
-        if self.telemetry is not None:
-            self.telemetry.on_lost(events, error)
-        for event in events:
-            logger.error("event %r (id %s) was not handled: %s", event.key, event.id, error)
-            call_error_hook(self.on_error, event, None, error)
+    def _report_lost(self, owed: list[Owed], error: Exception) -> None:
+        report_lost(owed, error, self.on_error, self.telemetry)

@@ -2,20 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._context import current_error_hook, current_telemetry
 from ._event import Event
 
-__all__ = ["ErrorHook", "call_error_hook", "describe_handler", "report_failure"]
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
+
+__all__ = [
+    "ErrorHook",
+    "call_error_hook",
+    "describe_event",
+    "describe_handler",
+    "must_propagate",
+    "report_failure",
+    "report_lost",
+    "unique_events",
+]
 
 logger = logging.getLogger("fastapi_events")
 
 #: ``on_error(event, handler, exception)``; ``handler`` is the failing handler object or
 #: local function, or ``None`` when no handler was involved (for example at shutdown).
 ErrorHook = Callable[[Event, Any, BaseException], None]
+
+
+def describe_event(event: Event, limit: int = 80) -> str:
+    """The event's name for a log line or message, repr-quoted and capped at ``limit``."""
+    text = repr(event.key)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(event.key)} characters)"
+
+
+def must_propagate(exc: BaseException) -> bool:
+    """True for what no error boundary may swallow: the cancellation of the running task
+    itself, ``KeyboardInterrupt`` and ``SystemExit``.
+
+    A ``CancelledError`` a handler raises while its own task is not being cancelled (it
+    awaited a task someone else cancelled) is an ordinary failure of that handler. Python
+    3.10 cannot tell the two apart (no ``Task.cancelling()``): there every
+    ``CancelledError`` propagates, and the pipeline still accounts for its events.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        task = asyncio.current_task()
+        if task is None or sys.version_info < (3, 11):
+            return True
+        return task.cancelling() > 0
+    return isinstance(exc, (KeyboardInterrupt, SystemExit))
 
 
 def describe_handler(handler: object) -> str:
@@ -65,3 +102,37 @@ def call_error_hook(
             event.key,
             event.id,
         )
+
+
+def report_lost(
+    owed: Sequence[tuple[Any, Sequence[Event]]],
+    error: Exception,
+    hook: ErrorHook | None,
+    telemetry: Telemetry | None,
+) -> None:
+    """Report events that will never be handled: one log record with the count and every
+    id, then ``hook(event, handler, error)`` once per event and handler that owed it."""
+    unique = unique_events(owed)
+    if not unique:
+        return
+    if telemetry is not None:
+        telemetry.on_lost(unique, error)
+    logger.error(
+        "%d event(s) not handled (%s: %s); ids: %s",
+        len(unique),
+        type(error).__name__,
+        error,
+        ", ".join(f"{event.id} ({describe_event(event)})" for event in unique),
+    )
+    for handler, events in owed:
+        for event in events:
+            call_error_hook(hook, event, handler, error)
+
+
+def unique_events(owed: Sequence[tuple[Any, Sequence[Event]]]) -> list[Event]:
+    """The distinct events of ``(handler, events)`` pairs, in first-seen order."""
+    seen: dict[int, Event] = {}
+    for _, events in owed:
+        for event in events:
+            seen.setdefault(id(event), event)
+    return list(seen.values())

@@ -7,8 +7,14 @@ missed it).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._event import Event
+
 __all__ = [
     "ConfigurationError",
+    "EventLoopClosedError",
     "EventsCancelledError",
     "FastapiEventError",
     "InvalidEventNameError",
@@ -17,6 +23,7 @@ __all__ = [
     "MissingEventNameError",
     "MultiplePayloadsDetectedDuringDispatch",
     "OutsideEventScopeError",
+    "PendingEventsTimeout",
     "ShutdownTimeoutError",
     "UnknownMiddlewareIdError",
 ]
@@ -82,3 +89,30 @@ class ShutdownTimeoutError(FastapiEventError, TimeoutError):
 
     .. versionadded:: 1.0
     """
+
+
+class EventLoopClosedError(FastapiEventError, RuntimeError):
+    """Passed to the error hook for an event dispatched from another thread after the event
+    loop of its middleware has stopped: nothing could ever handle it.
+
+    .. versionadded:: 1.0
+    """
+
+
+class PendingEventsTimeout(FastapiEventError, TimeoutError):
+    """Raised by ``wait_for_pending()`` and the test kit's waits when events are still
+    pending after the timeout; :attr:`events` holds them and the message names up to ten.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, events: list[Event], timeout: float | None) -> None:
+        names = ", ".join(f"{_capped(e.key)} (id {e.id})" for e in events[:10])
+        more = f" and {len(events) - 10} more" if len(events) > 10 else ""
+        super().__init__(f"{len(events)} event(s) still pending after {timeout}s: {names}{more}")
+        self.events = events
+
+
+def _capped(name: str, limit: int = 80) -> str:
+    text = repr(name)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"

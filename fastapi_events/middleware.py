@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from . import _store
 from ._buffer import RequestBuffer
+from ._checks import check_failure_status, check_middleware_id, validate_handlers
 from ._context import enter_buffer, exit_buffer
 from ._event import Event
-from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline, validate_handlers
+from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
 from .errors import ConfigurationError
 from .typing import ASGIApp, Message, Receive, Scope, Send
@@ -64,11 +65,13 @@ class EventHandlerASGIMiddleware:
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
             raise ConfigurationError(
-                f"on_failed_request must be 'handle' or 'discard', got {on_failed_request!r}"
+                "on_failed_request must be 'handle' or 'discard', got "
+                f"{str(on_failed_request)[:40]!r} ({type(on_failed_request).__name__})"
             )
+        check_middleware_id(middleware_id)
         self.app = app
         self._discard_failed = on_failed_request == "discard"
-        self._failure_status = failure_status
+        self._failure_status = check_failure_status(failure_status)
         self.pipeline = self._pipeline_for(
             validate_handlers(handlers),
             middleware_id,
@@ -155,21 +158,15 @@ class EventHandlerASGIMiddleware:
         return send_watching
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A socket may stay open for hours, and a push-only one never waits for a message:
+        # its events go straight to the ordered background queue, handled as they come.
         self.pipeline.bind_loop()
         buffer = RequestBuffer(self.pipeline)
+        buffer.drained = True
         token = enter_buffer(buffer)
-
-        async def receive_flushing() -> Message:
-            # Handle what the endpoint dispatched so far before it waits for a message.
-            if buffer.events:
-                buffer.flush_to_background()
-            return await receive()
-
         try:
-            await self.app(scope, receive_flushing, send)
+            await self.app(scope, receive, send)
         finally:
-            buffer.drained = True
-            buffer.flush_to_background()
             exit_buffer(token)
 
     def _watch_lifespan(self, receive: Receive) -> Receive:

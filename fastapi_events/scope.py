@@ -12,7 +12,7 @@ from ._buffer import RequestBuffer
 from ._context import enter_buffer, exit_buffer
 from ._pipeline import EventPipeline
 from ._reporting import ErrorHook
-from ._runner import PendingEventsTimeout
+from .errors import PendingEventsTimeout
 
 __all__ = ["event_scope", "wait_for_pending"]
 

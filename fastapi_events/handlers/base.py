@@ -6,9 +6,9 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from .._context import current_telemetry
+from .._context import current_progress, current_telemetry
 from .._event import Event
-from .._reporting import report_failure
+from .._reporting import must_propagate, report_failure
 
 __all__ = ["BaseEventHandler"]
 
@@ -18,7 +18,8 @@ class BaseEventHandler(ABC):
 
     Subclasses implement :meth:`handle`. The default :meth:`handle_many` calls it for each
     event in dispatch order, each call in its own error boundary (a failure is logged and
-    passed to the error hook; the next event is still handled). Set ``concurrent = True``
+    passed to the error hook; the next event is still handled; a ``BaseException`` other
+    than the cancellation of the running task too). Set ``concurrent = True``
     on a handler whose events may be handled at the same time.
 
     Example::
@@ -54,8 +55,13 @@ class BaseEventHandler(ABC):
             else:
                 with telemetry.handler_span(event, self):
                     await self.handle(event)
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             report_failure(event, self, exc)
+        progress = current_progress()
+        if progress is not None:
+            progress.settle(event)
 
     async def astart(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Prepare before the first event (open clients); called at application startup.

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from .._context import current_telemetry
+from .._context import current_progress, current_telemetry
 from .._di import CallPlan, build_plan, call_with_dependencies
 from .._event import Event, EventName, normalize_event_name
-from .._reporting import report_failure
+from .._reporting import must_propagate, report_failure
 from ..errors import ConfigurationError
 from .base import BaseEventHandler
 
@@ -109,9 +109,17 @@ class LocalHandler(BaseEventHandler):
         return plans
 
     async def handle(self, event: Event) -> None:
-        """Run every function matching ``event``; a failing one never stops the next."""
+        """Run every function matching ``event``; a failing one never stops the next.
+
+        Inside a pipeline, the functions that already finished with ``event`` (before the
+        drain was interrupted and moved to the background) are not run again.
+        """
         telemetry = current_telemetry()
-        for plan in self.matching(event.key):
+        progress = current_progress()
+        plans = self.matching(event.key)
+        if progress is not None and len(plans) > 1:
+            plans = plans[progress.steps_done(event) :]
+        for plan in plans:
             try:
                 if telemetry is not None:
                     with telemetry.handler_span(event, plan.call):
@@ -120,8 +128,14 @@ class LocalHandler(BaseEventHandler):
                     await plan.call(event)  # the common case, without the DI machinery
                 else:
                     await call_with_dependencies(plan, event)
-            except Exception as exc:
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
                 report_failure(event, plan.call, exc)
+            if progress is not None:
+                progress.step(event)
+        if progress is not None:
+            progress.settle(event)
 
     async def handle_many(self, events: Sequence[Event]) -> None:
         """Handle ``events`` in dispatch order (``handle`` isolates each function itself)."""

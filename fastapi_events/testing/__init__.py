@@ -19,7 +19,7 @@ With pytest, the fixtures ``captured_events``, ``intercepted_events``, ``muted_e
 
 from __future__ import annotations
 
-from .._runner import PendingEventsTimeout
+from ..errors import PendingEventsTimeout
 from ._assertions import (
     EventAssertions,
     ExpectedEvent,

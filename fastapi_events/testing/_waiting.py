@@ -9,7 +9,7 @@ import time
 
 from .. import _store
 from .._pipeline import EventPipeline
-from .._runner import PendingEventsTimeout
+from ..errors import PendingEventsTimeout
 from ..scope import wait_for_pending
 
 __all__ = ["DEFAULT_TIMEOUT", "wait_until_handled", "wait_until_handled_sync"]

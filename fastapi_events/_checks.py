@@ -1,0 +1,117 @@
+"""Argument checks for the middleware, scopes and pipelines: bad input fails at
+construction, naming the argument, the type it got and the fix (never a value)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import ConfigurationError
+from .handlers.base import BaseEventHandler
+
+__all__ = [
+    "check_failure_status",
+    "check_middleware_id",
+    "check_providers",
+    "check_shutdown_timeout",
+    "validate_handlers",
+]
+
+
+def validate_handlers(handlers: Iterable[object]) -> tuple[BaseEventHandler, ...]:
+    """Materialise ``handlers`` once and check each is a :class:`BaseEventHandler`."""
+    if isinstance(handlers, BaseEventHandler):
+        raise ConfigurationError(
+            f"handlers must be a list of handler objects, got one {type(handlers).__name__}; "
+            f"pass handlers=[{type(handlers).__name__.lower()}]"
+        )
+    if handlers is None or isinstance(handlers, (str, bytes)) or not _iterable(handlers):
+        raise ConfigurationError(
+            f"handlers must be a list of handler objects, got {type(handlers).__name__}; "
+            f"pass e.g. handlers=[local_handler]"
+        )
+    materialised: list[BaseEventHandler] = []
+    for handler in handlers:
+        if not isinstance(handler, BaseEventHandler):
+            raise ConfigurationError(
+                f"handlers must be BaseEventHandler instances, got {_describe(handler)}; "
+                f"wrap plain functions with LocalHandler().register(...)"
+            )
+        materialised.append(handler)
+    return tuple(materialised)
+
+
+def _describe(value: object) -> str:
+    name = getattr(value, "__qualname__", None)
+    kind = type(value).__name__
+    return f"{kind} {str(name)[:80]}" if isinstance(name, str) else f"a {kind} object"
+
+
+def _iterable(value: object) -> bool:
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        return False
+    return True
+
+
+def check_shutdown_timeout(timeout: Any) -> float:
+    """Return ``timeout`` as a float of seconds (``>= 0``, ``math.inf`` waits forever)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ConfigurationError(
+            f"shutdown_timeout must be a number of seconds, got {type(timeout).__name__}; "
+            f"pass e.g. shutdown_timeout=10.0"
+        )
+    if math.isnan(timeout) or timeout < 0:
+        raise ConfigurationError(
+            "shutdown_timeout must be >= 0 seconds (math.inf waits forever), got a "
+            f"{'NaN' if math.isnan(timeout) else 'negative number'}"
+        )
+    return float(timeout)
+
+
+def check_providers(tracer_provider: Any, meter_provider: Any) -> None:
+    """Check the OpenTelemetry providers have ``get_tracer`` / ``get_meter``."""
+    for argument, value, method in (
+        ("tracer_provider", tracer_provider, "get_tracer"),
+        ("meter_provider", meter_provider, "get_meter"),
+    ):
+        if value is not None and not callable(getattr(value, method, None)):
+            raise ConfigurationError(
+                f"{argument} must be an OpenTelemetry provider with {method}(), got a "
+                f"{type(value).__name__} object; pass e.g. opentelemetry.sdk's "
+                f"{'TracerProvider' if method == 'get_tracer' else 'MeterProvider'}()"
+            )
+
+
+def check_middleware_id(middleware_id: Any) -> None:
+    """``middleware_id`` is an ``int`` or ``None``."""
+    if middleware_id is not None and (
+        isinstance(middleware_id, bool) or not isinstance(middleware_id, int)
+    ):
+        raise ConfigurationError(
+            f"middleware_id must be an int, got {type(middleware_id).__name__}; "
+            f"pass e.g. middleware_id=1 and dispatch(..., middleware_id=1)"
+        )
+
+
+def check_failure_status(failure_status: Any) -> Callable[[int], bool]:
+    """``failure_status`` is a callable taking the response status."""
+    fix = "pass e.g. failure_status=lambda status: status >= 500"
+    if not callable(failure_status):
+        raise ConfigurationError(
+            f"failure_status must be a callable (status) -> bool, got "
+            f"{type(failure_status).__name__}; {fix}"
+        )
+    try:
+        inspect.signature(failure_status).bind(500)
+    except TypeError:
+        raise ConfigurationError(
+            f"failure_status must accept one argument (the status), got "
+            f"{getattr(failure_status, '__qualname__', type(failure_status).__name__)}; {fix}"
+        ) from None
+    except ValueError:  # no signature (some builtins): trust it
+        pass
+    return failure_status  # type: ignore[no-any-return]

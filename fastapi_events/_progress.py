@@ -1,0 +1,61 @@
+"""What one handler has finished of one batch: the record exact accounting is built on.
+
+A handler object marks each event it is done with (handled, or failed and reported) through
+:func:`fastapi_events._context.current_progress`; a local handler also counts the functions
+it has run for the event in progress. When the batch is interrupted (the draining task is
+cancelled, shutdown times out), the events not marked are exactly the ones still owed: they
+are continued elsewhere or reported, and never handled twice by a function that finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """The events one handler object has settled in one batch.
+
+    Events are recognised by identity, so the batch must keep them alive (it does).
+    """
+
+    __slots__ = ("_settled", "_steps", "finished")
+
+    def __init__(self) -> None:
+        #: Every event of the batch is settled (the handler returned, or was reported).
+        self.finished = False
+        self._settled: set[int] = set()
+        self._steps: dict[int, int] = {}
+
+    def settle(self, event: Any) -> None:
+        """Mark ``event`` done for this handler (handled, or reported as failed)."""
+        self._settled.add(id(event))
+
+    def is_settled(self, event: Any) -> bool:
+        """True if ``event`` needs nothing more from this handler."""
+        return self.finished or id(event) in self._settled
+
+    def steps_done(self, event: Any) -> int:
+        """How many of a local handler's functions have finished with ``event``."""
+        return self._steps.get(id(event), 0)
+
+    def step(self, event: Any) -> None:
+        """Count one more finished function for ``event``."""
+        key = id(event)
+        self._steps[key] = self._steps.get(key, 0) + 1
+
+    def owed(self, events: Sequence[Any]) -> Sequence[Any]:
+        """The events of ``events`` this handler still owes, in their order (``events``
+        itself while none is settled)."""
+        if self.finished:
+            return ()
+        settled = self._settled
+        if not settled:
+            return events
+        return [event for event in events if id(event) not in settled]
+
+    def finish(self) -> None:
+        """Mark every event of the batch settled."""
+        self.finished = True
