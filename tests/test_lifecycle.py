@@ -226,3 +226,28 @@ def test_startup_starts_every_handler_even_if_one_fails(
         assert started == ["fine"]
     [record] = [r for r in library_logs if r.getMessage().startswith("starting handler")]
     assert record.exc_info is not None
+
+
+def test_push_only_websocket_events_are_handled_while_it_stays_open() -> None:
+    """A socket that only sends (never receives) gets its events handled promptly, in order."""
+    handler = LocalHandler()
+    seen: list[int] = []
+
+    @handler.register(event_name="tick")
+    async def on_tick(event: Event) -> None:
+        seen.append(event.payload)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        for n in range(3):
+            dispatch("tick", n)
+        for _ in range(500):  # bounded: up to 5 s, only ever sending
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await websocket.send_json(seen)
+        await websocket.close()
+
+    app = app_with(handler, WebSocketRoute("/push", endpoint))
+    with TestClient(app) as client, client.websocket_connect("/push") as socket:
+        assert socket.receive_json() == [0, 1, 2]
