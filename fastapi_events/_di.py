@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any, get_type_hints
 
+from ._context import current_dependency_overrides
 from ._event import Event
 from .errors import ConfigurationError
 
@@ -40,7 +41,7 @@ def _call_kind(call: Callable[..., Any]) -> str:
 class CallPlan:
     """How to call one function: its kind and, per parameter, the event or a dependency."""
 
-    __slots__ = ("args", "call", "kind", "kwargs", "simple", "use_cache")
+    __slots__ = ("args", "call", "kind", "kwargs", "override", "simple", "use_cache")
 
     def __init__(self, call: Callable[..., Any], use_cache: bool = True) -> None:
         self.call = call
@@ -49,6 +50,7 @@ class CallPlan:
         self.args: list[Any] = []  # positional-only parameters, in order
         self.kwargs: list[tuple[str, Any]] = []  # name -> _EVENT or a CallPlan
         self.simple = False  # True when the only parameter is the event
+        self.override: CallPlan | None = None  # the plan of the last override of ``call``
 
     def __repr__(self) -> str:
         return f"CallPlan({getattr(self.call, '__qualname__', self.call)!r})"
@@ -128,23 +130,42 @@ def _dependency_plan(owner: Callable[..., Any], name: str, marker: Any, hint: An
     return build_plan(provider, event_positional=False, use_cache=bool(marker.use_cache))
 
 
+#: A dependency -> its override (FastAPI's ``app.dependency_overrides``), or ``None``.
+_Overrides = Mapping[Any, Any] | None
+
+
 async def _solve(
-    plan: CallPlan, event: Event, cache: dict[Any, Any], stack: AsyncExitStack
+    plan: CallPlan, event: Event, cache: dict[Any, Any], stack: AsyncExitStack, ov: _Overrides
 ) -> tuple[list[Any], dict[str, Any]]:
-    args = [event if v is _EVENT else await _resolve(v, event, cache, stack) for v in plan.args]
+    args = [event if v is _EVENT else await _resolve(v, event, cache, stack, ov) for v in plan.args]
     kwargs = {
-        name: event if v is _EVENT else await _resolve(v, event, cache, stack)
+        name: event if v is _EVENT else await _resolve(v, event, cache, stack, ov)
         for name, v in plan.kwargs
     }
     return args, kwargs
 
 
+def _overridden(plan: CallPlan, overrides: Mapping[Any, Any]) -> CallPlan:
+    """The plan of the override of ``plan.call`` (built once per override), or ``plan``."""
+    override = overrides.get(plan.call, plan.call)
+    if override is plan.call:
+        return plan
+    cached = plan.override
+    if cached is None or cached.call is not override:
+        cached = plan.override = build_plan(
+            override, event_positional=False, use_cache=plan.use_cache
+        )
+    return cached
+
+
 async def _resolve(
-    plan: CallPlan, event: Event, cache: dict[Any, Any], stack: AsyncExitStack
+    plan: CallPlan, event: Event, cache: dict[Any, Any], stack: AsyncExitStack, ov: _Overrides
 ) -> Any:
+    if ov is not None:
+        plan = _overridden(plan, ov)
     if plan.use_cache and plan.call in cache:
         return cache[plan.call]
-    args, kwargs = await _solve(plan, event, cache, stack)
+    args, kwargs = await _solve(plan, event, cache, stack, ov)
     value = await _invoke(plan, args, kwargs, stack)
     if plan.use_cache:
         cache[plan.call] = value
@@ -172,11 +193,17 @@ async def _invoke(
 
 
 async def call_with_dependencies(plan: CallPlan, event: Event) -> Any:
-    """Call a handler's plan for ``event``; ``yield`` dependencies are closed afterwards."""
+    """Call a handler's plan for ``event``; ``yield`` dependencies are closed afterwards.
+
+    The ``dependency_overrides`` of the current request's FastAPI app apply, as in FastAPI:
+    a dependency (at any depth) found there is replaced by its override, whose own
+    dependencies are solved in turn.
+    """
     if plan.simple:
         if plan.kind == "async":
             return await plan.call(event)
         return await asyncio.to_thread(plan.call, event)
     async with AsyncExitStack() as stack:
-        args, kwargs = await _solve(plan, event, {}, stack)
+        overrides = current_dependency_overrides()
+        args, kwargs = await _solve(plan, event, {}, stack, overrides)
         return await _invoke(plan, args, kwargs, stack)

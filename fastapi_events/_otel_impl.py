@@ -31,6 +31,7 @@ from ._event import Event
 from ._reporting import describe_handler
 from ._telemetry import Telemetry
 from .constants import FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR
+from .otel.attributes import SpanAttributes
 
 __all__ = [
     "METRICS_EVENT_NAMES_ENV_VAR",
@@ -184,8 +185,8 @@ class OtelTelemetry(Telemetry):
             f"process {event.key}",
             SpanKind.CONSUMER,
             [event],
-            lambda: {**_message_attributes(event, "process"), "fastapi_events.handler": name},
-            {**_event_attributes(event), "fastapi_events.handler": name},
+            lambda: {**_message_attributes(event, "process"), SpanAttributes.HANDLER: name},
+            {**_event_attributes(event), SpanAttributes.HANDLER: name},
         )
 
     def batch_span(
@@ -195,7 +196,7 @@ class OtelTelemetry(Telemetry):
         attributes = {
             "messaging.system": system,
             "messaging.destination.name": destination,
-            "fastapi_events.handler": describe_handler(handler),
+            SpanAttributes.HANDLER: describe_handler(handler),
         }
         return self._measured(
             f"send {destination}",
@@ -249,7 +250,7 @@ class OtelTelemetry(Telemetry):
                 1,
                 {
                     **_event_attributes(event),
-                    "fastapi_events.handler": describe_handler(handler),
+                    SpanAttributes.HANDLER: describe_handler(handler),
                     "error.type": type(exc).__qualname__,
                 },
             )

@@ -52,6 +52,7 @@ def dispatch(
         event_name_or_model: the event name (``str`` or ``Enum``), or a pydantic model
             instance whose class names the event (``__event_name__``).
         payload: the payload; a callable is evaluated after the response (lazy payload).
+            No payload is validated as ``{}`` when the name has a schema.
         event_name: the event name for a model; wins over ``__event_name__``.
         validate_payload: validate against the schema registered for the name.
         payload_schema_cls_dict_args: keyword arguments for ``model_dump``.
@@ -78,7 +79,7 @@ def dispatch(
     else:
         name, payload = _name_and_payload(event_name_or_model, payload, event_name)
         key = normalize_event_name(name)
-    if payload is not None:
+    if payload is not None or validate_payload:
         payload = _prepare(
             key,
             payload,
@@ -107,8 +108,11 @@ def _prepare(
     dump_args: Mapping[str, Any] | None,
 ) -> Any:
     schema = (registry or default_registry).lookup(key) if validate else None
-    if schema is None and type(payload) is dict:
-        return payload  # the common case: nothing to validate or dump
+    if schema is None:
+        if type(payload) is dict or payload is None:
+            return payload  # the common case: nothing to validate or dump
+    elif payload is None:
+        payload = {}  # no payload is the empty one: required fields raise ValidationError
     args = dict(dump_args) if dump_args else None
     if callable(payload) and not is_pydantic_model(payload):
         return LazyPayload(payload, schema, dump, args)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from . import _store
 from ._buffer import RequestBuffer
 from ._checks import check_failure_status, check_middleware_id, validate_handlers
-from ._context import enter_buffer, exit_buffer
+from ._context import enter_app, enter_buffer, exit_buffer
 from ._event import Event
 from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
@@ -118,6 +118,7 @@ class EventHandlerASGIMiddleware:
         self.pipeline.bind_loop()
         buffer = RequestBuffer(self.pipeline)
         token = enter_buffer(buffer)
+        enter_app(scope.get("app"))  # its dependency_overrides apply to handler dependencies
         try:
             if self._discard_failed:
                 send = self._watch_status(buffer, send)
@@ -164,6 +165,7 @@ class EventHandlerASGIMiddleware:
         buffer = RequestBuffer(self.pipeline)
         buffer.drained = True
         token = enter_buffer(buffer)
+        enter_app(scope.get("app"))  # its dependency_overrides apply to handler dependencies
         try:
             await self.app(scope, receive, send)
         finally:

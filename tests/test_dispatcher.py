@@ -126,6 +126,37 @@ async def test_validated_payload_keeps_default_fields() -> None:
     assert got == [("user.created", {"id": 5, "role": "member"})]
 
 
+async def test_no_payload_is_validated_against_a_registered_schema() -> None:
+    """dispatch(name) without a payload raises ValidationError when the schema needs fields."""
+    registry.register(UserCreated)
+    recorder = Recorder()
+    async with event_scope(handlers=[recorder]):
+        with pytest.raises(pydantic.ValidationError):
+            dispatch("user.created")
+        with pytest.raises(pydantic.ValidationError):
+            dispatch(Kind.CREATED, payload_schema_registry=_registry_of(Kind.CREATED))
+    assert recorder.batches == []
+
+
+async def test_no_payload_for_an_all_defaults_schema_is_its_defaults() -> None:
+    """No payload is the empty payload: a schema with only defaults hands handlers those."""
+
+    class Pinged(pydantic.BaseModel):
+        source: str = "cron"
+
+    registry.register(event_name="ping")(Pinged)
+    got = await collect(
+        lambda: (dispatch("ping"), dispatch("ping", validate_payload=False), dispatch("pong"))
+    )
+    assert got == [("ping", {"source": "cron"}), ("ping", None), ("pong", None)]
+
+
+def _registry_of(name: Kind) -> EventPayloadSchemaRegistry:
+    custom = EventPayloadSchemaRegistry()
+    custom.register(event_name=name)(UserCreated)
+    return custom
+
+
 async def test_dump_args_and_no_dump() -> None:
     """payload_schema_cls_dict_args reach model_dump; payload_schema_dump=False keeps the model."""
     registry.register(UserCreated)

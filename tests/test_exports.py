@@ -50,6 +50,8 @@ CONTRACT = {
         "MultiplePayloadsDetectedDuringDispatch",
     ],
     "fastapi_events.otel": ["HAS_OTEL_INSTALLED"],
+    "fastapi_events.otel.attributes": ["SpanAttributes"],
+    "fastapi_events.otel.utils": ["consumer_span", "extract_trace_context"],
     "fastapi_events.handlers.aws": ["SQSForwardHandler"],
     "fastapi_events.handlers.gcp": ["GoogleCloudSimplePubSubHandler"],
     "fastapi_events.utils": ["chunk", "strtobool"],
@@ -87,7 +89,8 @@ def test_importing_the_core_and_handlers_imports_no_optional_dependency() -> Non
     """boto3, Pub/Sub, OpenTelemetry and the frameworks stay unimported until used."""
     code = (
         "import sys, fastapi_events, fastapi_events.handlers.local, "
-        "fastapi_events.handlers.echo, fastapi_events.otel, fastapi_events.handlers.aws, "
+        "fastapi_events.handlers.echo, fastapi_events.otel, fastapi_events.otel.attributes, "
+        "fastapi_events.otel.utils, fastapi_events.handlers.aws, "
         "fastapi_events.handlers.gcp, fastapi_events.serialization, fastapi_events.testing\n"
         "heavy = ['boto3', 'botocore', 'google.cloud.pubsub_v1', 'opentelemetry', "
         "'fastapi', 'starlette', 'litestar']\n"
@@ -105,3 +108,14 @@ def test_readonly_views_of_the_0_12_globals() -> None:
     assert fastapi_events.in_req_res_cycle.get(False) is False
     with pytest.raises(LookupError):
         fastapi_events.middleware_identifier.get()
+
+
+def test_otel_package_keeps_its_names_and_utils_shares_them() -> None:
+    """fastapi_events.otel still has its 1.0 names; otel.utils re-exports the helpers."""
+    otel = importlib.import_module("fastapi_events.otel")
+    utils = importlib.import_module("fastapi_events.otel.utils")
+    attributes = importlib.import_module("fastapi_events.otel.attributes")
+    assert {"OTEL_INSTALL_HINT", "consumer_span", "extract_trace_context"} <= set(otel.__all__)
+    assert utils.extract_trace_context is otel.extract_trace_context
+    assert utils.consumer_span is otel.consumer_span
+    assert attributes.SpanAttributes.HANDLER == "fastapi_events.handler"

@@ -89,7 +89,8 @@ class EventCapture(_Observing, EventAssertions):
             handler sees them, and ``dispatch()`` outside a request does not raise. Read
             at each dispatch, so it may be changed while the capture is active.
 
-    It is a list of events too (``len``, iteration, indexing) with assertion methods:
+    It is a list of events too (``len``, truth value, iteration, indexing: empty until
+    an event is recorded, so ``assert not events`` works) with assertion methods:
     :meth:`assert_dispatched`, :meth:`assert_not_dispatched`,
     :meth:`assert_dispatched_in_order`.
 
@@ -137,7 +138,7 @@ class EventCapture(_Observing, EventAssertions):
         return self._events[index]
 
     def __bool__(self) -> bool:
-        return True  # an empty capture is still a capture (`if capture:` must not surprise)
+        return bool(self._events)  # like the list it stands for: `assert not events`
 
     def __repr__(self) -> str:
         mode = "recorded and handled" if self.handle else "recorded only"

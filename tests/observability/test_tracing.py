@@ -14,6 +14,7 @@ from fastapi_events._event import Event
 from fastapi_events.constants import FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR
 from fastapi_events.dispatcher import dispatch
 from fastapi_events.handlers.local import LocalHandler
+from fastapi_events.otel.attributes import SpanAttributes
 from tests.observability.conftest import Otel
 from tests.recorders import Recorder
 
@@ -56,6 +57,35 @@ async def test_handler_span_is_linked_to_the_dispatch_span_by_default(otel: Otel
     assert process.parent is None
     assert process.attributes is not None
     assert process.attributes["fastapi_events.handler"].endswith("on_any")
+
+
+class Audit(Recorder):
+    """A handler object whose handle() runs in a process span per event."""
+
+    async def handle_many(self, events: Any) -> None:
+        for event in events:
+            await self._handle_isolated(event)
+
+    async def handle(self, event: Event) -> None:
+        pass
+
+
+async def test_handler_spans_carry_the_dotted_path_of_the_handler(otel: Otel) -> None:
+    """SpanAttributes.HANDLER: module + qualname of a local function or a handler's class."""
+    local = LocalHandler()
+
+    @local.register(event_name="x")
+    async def on_x(event: Event) -> None:
+        pass
+
+    async with event_scope(handlers=[local, Audit()], **otel.providers):
+        dispatch("x", None)
+    consumers = [s for s in otel.spans() if s.kind is SpanKind.CONSUMER]
+    names = sorted(str((s.attributes or {})[SpanAttributes.HANDLER]) for s in consumers)
+    assert names == [
+        f"{__name__}.Audit",
+        f"{__name__}.test_handler_spans_carry_the_dotted_path_of_the_handler.<locals>.on_x",
+    ]
 
 
 async def test_span_linking_off_makes_the_handler_span_a_child(

@@ -143,6 +143,15 @@ def test_clear_forgets_recorded_events() -> None:
     assert events.names == ["second"]
 
 
-def test_an_empty_capture_is_truthy() -> None:
-    """`if capture:` does not mistake an empty capture for a missing one."""
-    assert capture_events()
+def test_capture_is_falsy_until_it_records_an_event() -> None:
+    """An empty capture is falsy with len 0; it is truthy and iterable once it recorded."""
+    with capture_events(handle=False) as events:
+        pass
+    assert not events
+    assert (len(events), list(events)) == (0, [])
+    with capture_events(handle=False) as events:
+        dispatch("a", {"n": 1})
+        dispatch("b")
+    assert events
+    assert len(events) == 2
+    assert [(event.name, event.payload) for event in events] == [("a", {"n": 1}), ("b", None)]

@@ -1,6 +1,8 @@
 """OpenTelemetry support (extra ``otel``): detection, and trace continuity for consumers.
 
-Importing this module does not import opentelemetry.
+Importing this package or its modules does not import opentelemetry. The 0.12 import
+paths are kept: :mod:`fastapi_events.otel.attributes` (``SpanAttributes``) and
+:mod:`fastapi_events.otel.utils` (the trace-context helpers, also importable from here).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ OTEL_INSTALL_HINT = (
 
 def _trace_headers(message: Any) -> dict[str, str]:
     """The ``traceparent``/``tracestate`` carried by a received message, in any shape."""
-    from .serialization import ReceivedEvent, message_attributes
+    from ..serialization import ReceivedEvent, message_attributes
 
     if isinstance(message, ReceivedEvent) and message.trace_context:
         return dict(message.trace_context)
@@ -55,7 +57,7 @@ def extract_trace_context(message: Any) -> Any:
         from opentelemetry.context import Context
     except ImportError as exc:
         raise ImportError(OTEL_INSTALL_HINT) from exc
-    from ._otel_impl import parse_traceparent
+    from .._otel_impl import parse_traceparent
 
     remote = parse_traceparent(_trace_headers(message))
     if remote is None:
