@@ -10,7 +10,7 @@ from .._event import Event
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, SerializationError, Serializer, encode
 
-__all__ = ["MAX_ATTRIBUTES", "EntryBuilder", "SQSEntry", "unique_ids"]
+__all__ = ["MAX_ATTRIBUTES", "EntryBuilder", "SQSEntry", "check_queue", "unique_ids"]
 
 #: SQS takes at most 10 attributes per message.
 MAX_ATTRIBUTES = 10
@@ -100,3 +100,22 @@ def unique_ids(batch: list[SQSEntry]) -> dict[str, SQSEntry]:
             entry.request["Id"] = f"{entry.request['Id']}_{len(by_id)}"
         by_id[entry.request["Id"]] = entry
     return by_id
+
+
+def check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
+    """Check the queue URL, and that a message group is given exactly for FIFO queues.
+
+    Raises:
+        ConfigurationError: the URL is not a non-empty str, or the group does not fit.
+    """
+    if not isinstance(queue_url, str) or not queue_url:
+        raise ConfigurationError(f"queue_url must be the queue's URL, got {queue_url!r}")
+    if is_fifo and group is None:
+        raise ConfigurationError(
+            f"{queue_url!r} is a FIFO queue: pass message_group_id= (a str, or a function "
+            f"of the event returning one)"
+        )
+    if group is not None and not is_fifo:
+        raise ConfigurationError(
+            f"message_group_id= applies to FIFO queues (URL ending in .fifo), got {queue_url!r}"
+        )

@@ -15,10 +15,19 @@ from typing import Any
 from .._batching import RetryPolicy, split_batches
 from .._event import Event
 from .._reporting import report_failure
-from ..errors import ConfigurationError, FastapiEventError
-from ..serialization import MessageFormat, SerializationError, Serializer
+from ..errors import FastapiEventError
+from ..serialization import MessageFormat, Serializer
 from ._forwarder import Forwarder
-from ._sqs_entries import EntryBuilder, SQSEntry, unique_ids
+from ._sqs_entries import EntryBuilder, SQSEntry, check_queue, unique_ids
+from ._sqs_limits import (
+    DEFAULT_MAX_BYTES,
+    MAX_ENTRIES,
+    ByteLimit,
+    check_limits,
+    error_code,
+    halves,
+    is_splittable,
+)
 
 __all__ = [
     "AWS_INSTALL_HINT",
@@ -35,10 +44,6 @@ AWS_INSTALL_HINT = (
     "Package 'boto3' is not installed but required. "
     "You can install it by running `pip install 'fastapi-events[aws]'`"
 )
-#: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB).
-DEFAULT_MAX_BYTES = 1024 * 1024
-#: SQS takes at most 10 entries per SendMessageBatch.
-_MAX_ENTRIES = 10
 #: SendMessageBatch calls one handler runs at the same time.
 _MAX_IN_FLIGHT = 2
 
@@ -71,7 +76,8 @@ class SQSForwardHandler(Forwarder):
     :class:`~fastapi_events.serialization.MessageFormat` such as CloudEvents works too),
     and the metadata (name, id, content type, trace context) goes in message attributes.
     Messages are batched by 10 and by ``max_bytes``; entries that fail transiently are
-    retried with backoff; anything that cannot be sent is reported for its event only.
+    retried with backoff; a batch SQS rejects whole for its contents is sent again in
+    halves; anything that cannot be sent is reported for its event only.
 
     Args:
         queue_url: the queue's URL; a ``.fifo`` URL needs ``message_group_id``.
@@ -79,8 +85,8 @@ class SQSForwardHandler(Forwarder):
         serializer: ``(name, payload) -> str | bytes`` (0.12's), or a message format.
         id_generator: ``() -> str`` for batch entry ids (default: the event id).
         max_batch_size: messages per SendMessageBatch, 1 to 10.
-        max_bytes: limit per message and per batch, body plus attributes (default 1 MiB;
-            256 KiB for queues created with the older limit).
+        max_bytes: limit per message and per batch, body plus attributes (default 1 MiB),
+            capped by the queue's ``MaximumMessageSize``, read when the client is created.
         message_group_id: FIFO group, a constant or ``event -> str``; the deduplication id
             is the event id.
         attributes: extra string attributes, constant or ``event -> mapping``.
@@ -98,7 +104,8 @@ class SQSForwardHandler(Forwarder):
         app.add_middleware(EventHandlerASGIMiddleware, handlers=[handler])
 
     .. versionchanged:: 1.0
-       Batches are split by size, failures retried and reported; keyword-only options.
+       Batches are split by size, failures retried and reported; keyword-only options;
+       ``max_bytes`` is capped by the queue's ``MaximumMessageSize``.
     """
 
     messaging_system = "aws_sqs"
@@ -109,7 +116,7 @@ class SQSForwardHandler(Forwarder):
         region_name: str,
         serializer: Serializer | MessageFormat | None = None,
         id_generator: Callable[[], str] | None = None,
-        max_batch_size: int = _MAX_ENTRIES,
+        max_batch_size: int = MAX_ENTRIES,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         message_group_id: MessageGroupId | None = None,
@@ -119,15 +126,16 @@ class SQSForwardHandler(Forwarder):
     ) -> None:
         super().__init__()
         self._boto3 = _import_boto3()
-        _check_limits(max_batch_size, max_bytes)
+        check_limits(max_batch_size, max_bytes)
         self.is_fifo = isinstance(queue_url, str) and queue_url.endswith(".fifo")
-        _check_queue(queue_url, self.is_fifo, message_group_id)
+        check_queue(queue_url, self.is_fifo, message_group_id)
         self.queue_url = queue_url
         self.region_name = region_name
         self.serializer = serializer
         self.id_generator = id_generator
         self.max_batch_size = max_batch_size
         self.max_bytes = max_bytes
+        self._limit = ByteLimit(max_bytes)
         self.message_group_id = message_group_id
         self.attributes = attributes
         self.retry = retry or RetryPolicy()
@@ -152,13 +160,16 @@ class SQSForwardHandler(Forwarder):
         client = await self._get_client()
         # Entries are built lazily, batch by batch, between the sends.
         entries = (entry for event in events if (entry := self._entry(event)) is not None)
-        for batch in split_batches(entries, _size_of, self.max_batch_size, self.max_bytes):
+        limit = self._limit.current
+        for batch in split_batches(entries, _size_of, self.max_batch_size, limit):
             await self._send(client, batch)
 
     def _new_client(self) -> Any:
         # A session per client: boto3 sessions are not thread-safe; clients are.
         session = self._boto3.session.Session()
-        return session.client("sqs", region_name=self.region_name, **self.boto_client_kwargs)
+        client = session.client("sqs", region_name=self.region_name, **self.boto_client_kwargs)
+        self._limit.refresh(client, self.queue_url)
+        return client
 
     # --- building entries -----------------------------------------------------------------
 
@@ -168,20 +179,34 @@ class SQSForwardHandler(Forwarder):
         except Exception as exc:
             self._report(event, exc)
             return None
-        if entry.size > self.max_bytes:
-            self._report(
-                event,
-                SerializationError(
-                    f"the message is {entry.size} bytes (body and attributes), over the "
-                    f"{self.max_bytes}-byte SQS limit; send a reference to the data instead"
-                ),
-            )
+        oversize = self._limit.oversize(entry.size)
+        if oversize is not None:
+            self._report(event, oversize)
             return None
         return entry
 
     # --- sending ----------------------------------------------------------------------------
 
     async def _send(self, client: Any, batch: list[SQSEntry]) -> None:
+        """Send a batch; a part SQS rejects whole for its contents is sent again in halves
+        until only the entries at fault remain, one by one. Each split makes two smaller
+        non-empty parts, so a batch of n entries takes at most 2n - 1 parts."""
+        parts = [batch]
+        while parts:
+            rejected = await self._send_part(client, parts.pop())
+            if rejected is None:
+                continue
+            entries, error = rejected
+            if len(entries) == 1:
+                self._report(entries[0].event, error)
+            else:
+                parts.extend(reversed(halves(entries)))
+
+    async def _send_part(
+        self, client: Any, batch: list[SQSEntry]
+    ) -> tuple[list[SQSEntry], SQSDeliveryError] | None:
+        """Send with retries, reporting what fails for good; return the entries still
+        pending if SQS rejected the whole request for something a smaller batch can avoid."""
         pending = unique_ids(batch)
         last = SQSDeliveryError("not sent", code="", sender_fault=False)
         for attempt in range(self.retry.attempts):
@@ -195,8 +220,11 @@ class SQSForwardHandler(Forwarder):
                 )
             except Exception as exc:
                 error = _transport_error(exc)
+                if error.sender_fault and is_splittable(error.code):
+                    return list(pending.values()), error
                 if error.sender_fault:
-                    return self._report_all(pending, error)
+                    self._report_all(pending, error)
+                    return None
                 last = error
                 continue
             pending, last = self._settle(pending, response.get("Failed", []))
@@ -250,7 +278,7 @@ def _transport_error(exc: Exception) -> SQSDeliveryError:
     """Classify a failed call: throttling, 5xx and connection errors are worth retrying."""
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):  # botocore ClientError
-        code = str(response.get("Error", {}).get("Code", type(exc).__name__))
+        code = error_code(exc)
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         transient = status >= 500 or status == 429 or "Throttl" in code
         error = SQSDeliveryError(str(exc), code=code, sender_fault=not transient)
@@ -266,38 +294,3 @@ def _import_boto3() -> Any:
     except ImportError as exc:
         raise ImportError(AWS_INSTALL_HINT) from exc
     return boto3
-
-
-def _check_limits(max_batch_size: object, max_bytes: object) -> None:
-    if (
-        isinstance(max_batch_size, bool)
-        or not isinstance(max_batch_size, int)
-        or not (1 <= max_batch_size <= _MAX_ENTRIES)
-    ):
-        raise ConfigurationError(
-            f"max_batch_size must be between 1 and {_MAX_ENTRIES} (SQS limit), "
-            f"got {max_batch_size!r}"
-        )
-    if (
-        isinstance(max_bytes, bool)
-        or not isinstance(max_bytes, int)
-        or not (1024 <= max_bytes <= DEFAULT_MAX_BYTES)
-    ):
-        raise ConfigurationError(
-            f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
-            f"got {max_bytes!r}; use 262144 for queues with the older 256 KiB limit"
-        )
-
-
-def _check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
-    if not isinstance(queue_url, str) or not queue_url:
-        raise ConfigurationError(f"queue_url must be the queue's URL, got {queue_url!r}")
-    if is_fifo and group is None:
-        raise ConfigurationError(
-            f"{queue_url!r} is a FIFO queue: pass message_group_id= (a str, or a function "
-            f"of the event returning one)"
-        )
-    if group is not None and not is_fifo:
-        raise ConfigurationError(
-            f"message_group_id= applies to FIFO queues (URL ending in .fifo), got {queue_url!r}"
-        )

@@ -1,9 +1,10 @@
 """SQS fixtures: moto's server on 127.0.0.1, a fresh queue per test, and a faulty proxy.
 
 The proxy sits between boto3 and moto and records every request (its SQS action and
-entry count). It can answer chosen requests with an HTTP error, hold a request until the
-test releases it, or turn chosen batch entries into ``Failed[]`` items of a 200 response,
-as SQS does under partial failure.
+entry count). It can answer chosen sends with an HTTP error or reject them whole with an
+SQS error code, deny an action, hold a request until the test releases it, or turn
+chosen batch entries into ``Failed[]`` items of a 200 response, as SQS does under
+partial failure.
 """
 
 from __future__ import annotations
@@ -94,8 +95,12 @@ class FaultyProxy:
     url: str = ""
     #: (action, number of entries) per request received, in order.
     requests: list[tuple[str, int]] = field(default_factory=list)
-    #: HTTP statuses to answer instead of forwarding, consumed one per request.
+    #: HTTP statuses to answer instead of forwarding, consumed one per SendMessageBatch.
     statuses: list[int] = field(default_factory=list)
+    #: SQS error codes to reject SendMessageBatch calls with (400), consumed one per call.
+    batch_errors: list[str] = field(default_factory=list)
+    #: Actions answered with 403 AccessDenied (a missing IAM permission).
+    deny: set[str] = field(default_factory=set)
     #: For each SendMessageBatch, the entry positions to fail (consumed one list per call)
     #: with ``SenderFault`` as given.
     fail_entries: list[tuple[list[int], bool]] = field(default_factory=list)
@@ -121,19 +126,21 @@ def _handler_for(proxy: FaultyProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
             request = json.loads(body or b"{}")
+            sends = action == "SendMessageBatch"
             with proxy.lock:
                 proxy.requests.append((action, len(request.get("Entries", []))))
-                status = proxy.statuses.pop(0) if proxy.statuses else None
-                failing = (
-                    proxy.fail_entries.pop(0)
-                    if action == "SendMessageBatch" and proxy.fail_entries
-                    else None
-                )
+                status = proxy.statuses.pop(0) if sends and proxy.statuses else None
+                rejection = proxy.batch_errors.pop(0) if sends and proxy.batch_errors else None
+                failing = proxy.fail_entries.pop(0) if sends and proxy.fail_entries else None
             if proxy.hold:
                 proxy.held.set()
                 proxy.released.wait(30)
             if status is not None:
                 return self._answer(status, {"__type": "ServiceUnavailable", "message": "injected"})
+            if action in proxy.deny:
+                return self._error(403, "AccessDenied")
+            if rejection is not None:
+                return self._error(400, rejection)
             if failing is None:
                 return self._forward(body)
             positions, sender_fault = failing
@@ -171,8 +178,16 @@ def _handler_for(proxy: FaultyProxy) -> type[BaseHTTPRequestHandler]:
         def _answer(self, status: int, payload: dict[str, Any]) -> None:
             self._send(status, json.dumps(payload).encode())
 
-        def _send(self, status: int, data: bytes) -> None:
+        def _error(self, status: int, code: str) -> None:
+            """An error as SQS's JSON protocol sends it: the shape in the body, the legacy
+            query code (``AWS.SimpleQueueService.X``) in a header botocore reads."""
+            body = {"__type": f"com.amazonaws.sqs#{code.rpartition('.')[2]}", "message": "injected"}
+            self._send(status, json.dumps(body).encode(), {"x-amzn-query-error": f"{code};Sender"})
+
+        def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -1,0 +1,137 @@
+"""SQS size limits: the configured caps, the queue's own ``MaximumMessageSize``, and which
+whole-batch rejections a smaller batch can avoid."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ..errors import ConfigurationError
+from ..serialization import SerializationError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_ENTRIES",
+    "SPLITTABLE_CODES",
+    "ByteLimit",
+    "check_limits",
+    "error_code",
+    "halves",
+    "is_splittable",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB).
+DEFAULT_MAX_BYTES = 1024 * 1024
+#: SQS takes at most 10 entries per SendMessageBatch.
+MAX_ENTRIES = 10
+#: Codes of a SendMessageBatch rejected whole (a sender fault) that a smaller batch can
+#: avoid: one entry too big or invalid, or the entries together too big or too many.
+SPLITTABLE_CODES = frozenset(
+    {
+        "InvalidParameterValue",
+        "InvalidMessageContents",
+        "MissingParameter",
+        "BatchRequestTooLong",
+        "TooManyEntriesInBatchRequest",
+        "BatchEntryIdsNotDistinct",
+        "InvalidBatchEntryId",
+    }
+)
+#: SQS's JSON protocol reports the legacy query codes (x-amzn-query-error), and botocore
+#: gives those, e.g. ``AWS.SimpleQueueService.BatchRequestTooLong``.
+_LEGACY_PREFIX = "AWS.SimpleQueueService."
+
+
+class ByteLimit:
+    """The byte limit per message and per batch: ``max_bytes``, capped by the queue's own
+    ``MaximumMessageSize`` once that has been read."""
+
+    def __init__(self, configured: int) -> None:
+        self.configured = configured
+        self.current = configured
+        self._warned = False
+
+    def refresh(self, client: Any, queue_url: str) -> None:
+        """Read the queue's ``MaximumMessageSize`` and cap the limit with it (a blocking
+        call: run it in a worker thread). On failure, warn once and keep ``max_bytes``."""
+        try:
+            response = client.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"]
+            )
+            queue_limit = int(response["Attributes"]["MaximumMessageSize"])
+        except Exception as exc:
+            self._warn(queue_url, exc)
+            return
+        self.current = min(self.configured, queue_limit)
+
+    def _warn(self, queue_url: str, exc: Exception) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        logger.warning(
+            "could not read the MaximumMessageSize of %s (%s); keeping max_bytes=%d, and "
+            "a batch SQS rejects for size is split until only the oversize message fails",
+            queue_url,
+            error_code(exc),
+            self.configured,
+        )
+
+    def oversize(self, size: int) -> SerializationError | None:
+        """The error for a message of ``size`` bytes if it is over the limit, else None."""
+        if size <= self.current:
+            return None
+        source = " (the queue's MaximumMessageSize)" if self.current < self.configured else ""
+        return SerializationError(
+            f"the message is {size} bytes (body and attributes), over the "
+            f"{self.current}-byte SQS limit{source}; send a reference to the data instead"
+        )
+
+
+def error_code(exc: BaseException) -> str:
+    """SQS's error code of a botocore ``ClientError``, else the exception's type name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+def is_splittable(code: str) -> bool:
+    """Whether a batch rejected whole with ``code`` may go through in smaller parts."""
+    return code.removeprefix(_LEGACY_PREFIX) in SPLITTABLE_CODES
+
+
+def halves(batch: list[T]) -> tuple[list[T], list[T]]:
+    """Split a batch of at least two entries into two non-empty halves, in order."""
+    middle = len(batch) // 2
+    return batch[:middle], batch[middle:]
+
+
+def check_limits(max_batch_size: object, max_bytes: object) -> None:
+    """Validate the configured limits.
+
+    Raises:
+        ConfigurationError: ``max_batch_size`` or ``max_bytes`` is outside SQS's limits.
+    """
+    if (
+        isinstance(max_batch_size, bool)
+        or not isinstance(max_batch_size, int)
+        or not (1 <= max_batch_size <= MAX_ENTRIES)
+    ):
+        raise ConfigurationError(
+            f"max_batch_size must be between 1 and {MAX_ENTRIES} (SQS limit), "
+            f"got {max_batch_size!r}"
+        )
+    if (
+        isinstance(max_bytes, bool)
+        or not isinstance(max_bytes, int)
+        or not (1024 <= max_bytes <= DEFAULT_MAX_BYTES)
+    ):
+        raise ConfigurationError(
+            f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
+            f"got {max_bytes!r}; use 262144 for queues with the older 256 KiB limit"
+        )
