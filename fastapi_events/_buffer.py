@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._context import enter_buffer, exit_buffer
+from ._correlation import find_correlation_id
 from ._event import Event
 from ._work import LateQueue
 
@@ -24,10 +25,13 @@ class RequestBuffer:
     It iterates over its undrained events, for code that read 0.12's ``event_store``.
     """
 
-    __slots__ = ("_late", "drained", "events", "failed", "pipeline")
+    __slots__ = ("_correlation_id", "_late", "drained", "events", "failed", "pipeline", "scope")
 
-    def __init__(self, pipeline: EventPipeline) -> None:
+    def __init__(self, pipeline: EventPipeline, scope: Any = None) -> None:
         self.pipeline = pipeline
+        #: The ASGI scope of the request (``None`` outside requests).
+        self.scope = scope
+        self._correlation_id: str | bool | None = False  # False: not looked up yet
         self.events: list[Event] = []
         self.drained = False
         self.failed = False
@@ -37,6 +41,16 @@ class RequestBuffer:
     def middleware_id(self) -> int:
         """The id of the middleware whose handlers receive these events."""
         return self.pipeline.middleware_id
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The request's correlation id (looked up at the first event), or ``None``."""
+        found = self._correlation_id
+        if found is False:
+            found = find_correlation_id(self.scope, self.pipeline.correlation_headers)
+            if self.scope is not None:
+                self._correlation_id = found
+        return found  # type: ignore[return-value]
 
     @property
     def in_request(self) -> bool:

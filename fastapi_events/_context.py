@@ -19,7 +19,6 @@ __all__ = [
     "current_error_hook",
     "current_progress",
     "current_telemetry",
-    "enter_app",
     "enter_buffer",
     "enter_pipeline",
     "enter_progress",
@@ -31,14 +30,6 @@ __all__ = [
 event_store: ContextVar[RequestBuffer] = ContextVar("fastapi_events.event_store")
 #: The pipeline whose handlers run in this context (its error hook and telemetry apply).
 _running: ContextVar[EventPipeline | None] = ContextVar("fastapi_events.pipeline", default=None)
-#: How many ``(buffer, app)`` entries a context keeps: the deepest nesting of apps served.
-_MAX_NESTED_APPS = 4
-#: ``(buffer, app)``: the ASGI app (``scope["app"]``) of the latest requests served in this
-#: context, each with its buffer (several when one app with the middleware mounts another).
-_request_apps: ContextVar[tuple[tuple[RequestBuffer, object], ...]] = ContextVar(
-    "fastapi_events.request_apps", default=()
-)
-
 #: What the handler object running in this context has finished of its batch.
 _progress: ContextVar[Progress | None] = ContextVar("fastapi_events.progress", default=None)
 
@@ -64,29 +55,15 @@ def exit_buffer(token: Token[RequestBuffer]) -> None:
     event_store.reset(token)
 
 
-def enter_app(app: object) -> None:
-    """Remember ``app`` (the request's ``scope["app"]``) for the current buffer's handlers.
-
-    Call it after :func:`enter_buffer`. It is tied to that buffer, so it needs no reset:
-    while another buffer (or none) is current, :func:`current_dependency_overrides` does
-    not see ``app``. The entries of the enclosing requests are kept (an app with the
-    middleware mounted in another), up to a few: older ones are of requests that are over.
-    """
-    buffer = event_store.get(None)
-    if app is not None and buffer is not None:
-        kept = _request_apps.get()[1 - _MAX_NESTED_APPS :]
-        _request_apps.set((*kept, (buffer, app)))
-
-
 def current_dependency_overrides() -> Mapping[Any, Any] | None:
     """The ``dependency_overrides`` of the current request's app (FastAPI), or ``None``
     when there are none (no request, no FastAPI app, or an empty mapping)."""
     buffer = event_store.get(None)
-    for owner, app in reversed(_request_apps.get()):
-        if owner is buffer:
-            overrides = getattr(app, "dependency_overrides", None)
-            return overrides if overrides else None
-    return None
+    scope = None if buffer is None else buffer.scope
+    if scope is None:
+        return None
+    overrides = getattr(scope.get("app"), "dependency_overrides", None)
+    return overrides if overrides else None
 
 
 def enter_pipeline(pipeline: EventPipeline) -> Token[EventPipeline | None]:

@@ -17,6 +17,7 @@ from typing import Any
 from ._buffer import RequestBuffer
 from ._checks import check_providers, check_shutdown_timeout, validate_handlers
 from ._context import enter_pipeline, enter_progress
+from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
 from ._lazy import has_lazy_payloads, resolve_lazy_payloads
 from ._progress import Progress
@@ -76,6 +77,10 @@ class EventPipeline:
         #: startup and per batch, so per-event call sites only test for ``None``.
         self.telemetry: Telemetry | None = None
         self.refresh_telemetry()
+        #: Request headers a correlation id is read from (the middleware sets them).
+        self.correlation_headers: tuple[bytes, ...] = correlation_headers(
+            DEFAULT_CORRELATION_HEADERS
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], Event]] = []
         # A drained buffer: what is added to it goes to its ordered background queue.

@@ -88,10 +88,12 @@ def dispatch(
             payload_schema_dump,
             payload_schema_cls_dict_args,
         )
-    event = Event(name, payload, key)
+    buffer = current_buffer(None)
+    event = Event(
+        name, payload, key, correlation_id=None if buffer is None else buffer.correlation_id
+    )
     if dispatch_observers and notify_observers(event):
         return
-    buffer = current_buffer(None)
     if buffer is not None and middleware_id is None:
         _announce(buffer.pipeline, event)
         buffer.add(event)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from . import _store
 from ._buffer import RequestBuffer
 from ._checks import check_failure_status, check_middleware_id, validate_handlers
-from ._context import enter_app, enter_buffer, exit_buffer
+from ._context import enter_buffer, exit_buffer
+from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
 from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
@@ -44,6 +45,9 @@ class EventHandlerASGIMiddleware:
         shutdown_timeout: seconds to wait at shutdown for background handling.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider (default: the global one).
+        correlation_id_header: the request header(s) ``Event.correlation_id`` is read
+            from (default ``X-Request-ID``, then ``X-Correlation-ID``; ``None``: none).
+            asgi-correlation-id's id wins when that middleware runs.
 
     Example::
 
@@ -62,6 +66,7 @@ class EventHandlerASGIMiddleware:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        correlation_id_header: str | Sequence[str] | None = DEFAULT_CORRELATION_HEADERS,
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
             raise ConfigurationError(
@@ -69,6 +74,7 @@ class EventHandlerASGIMiddleware:
                 f"{str(on_failed_request)[:40]!r} ({type(on_failed_request).__name__})"
             )
         check_middleware_id(middleware_id)
+        headers = correlation_headers(correlation_id_header)
         self.app = app
         self._discard_failed = on_failed_request == "discard"
         self._failure_status = check_failure_status(failure_status)
@@ -80,6 +86,7 @@ class EventHandlerASGIMiddleware:
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
+        self.pipeline.correlation_headers = headers
 
     def _pipeline_for(
         self, handlers: tuple[object, ...], middleware_id: int | None, **options: Any
@@ -116,9 +123,8 @@ class EventHandlerASGIMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.pipeline.bind_loop()
-        buffer = RequestBuffer(self.pipeline)
+        buffer = RequestBuffer(self.pipeline, scope)
         token = enter_buffer(buffer)
-        enter_app(scope.get("app"))  # its dependency_overrides apply to handler dependencies
         try:
             if self._discard_failed:
                 send = self._watch_status(buffer, send)
@@ -162,10 +168,9 @@ class EventHandlerASGIMiddleware:
         # A socket may stay open for hours, and a push-only one never waits for a message:
         # its events go straight to the ordered background queue, handled as they come.
         self.pipeline.bind_loop()
-        buffer = RequestBuffer(self.pipeline)
+        buffer = RequestBuffer(self.pipeline, scope)
         buffer.drained = True
         token = enter_buffer(buffer)
-        enter_app(scope.get("app"))  # its dependency_overrides apply to handler dependencies
         try:
             await self.app(scope, receive, send)
         finally:

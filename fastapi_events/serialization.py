@@ -11,6 +11,7 @@ metadata travels in message attributes, never in the payload:
 ``content_type``   the body's media type (``content-type`` in binary CloudEvents)
 ``traceparent``    W3C trace context of the dispatch, when there is one
 ``tracestate``     idem, when not empty
+``correlation_id`` the request's correlation id (``Event.correlation_id``), when there is one
 =================  ===========================================================
 
 A consumer turns a received message back into the event with :func:`decode`.
@@ -137,6 +138,8 @@ class CloudEventsFormat(MessageFormat):
             f"ce-{key}": value for key, value in envelope.items() if key != "datacontenttype"
         }
         attributes["content-type"] = JSON_CONTENT_TYPE
+        if event.correlation_id:  # a CloudEvents extension: lower-case letters only
+            attributes["ce-correlationid"] = event.correlation_id
         attributes.update(_trace_attributes(event))
         return EncodedMessage(dumps(event.payload).encode(), attributes)
 
@@ -147,6 +150,8 @@ _DEFAULT_FORMAT = JsonArrayFormat()
 def metadata_attributes(event: Event, content_type: str) -> dict[str, str]:
     """The attributes every message carries: name, id, content type and trace context."""
     attributes = {"event_name": event.key, "event_id": event.id, "content_type": content_type}
+    if event.correlation_id:
+        attributes["correlation_id"] = event.correlation_id
     attributes.update(_trace_attributes(event))
     return attributes
 
@@ -201,6 +206,12 @@ class ReceivedEvent:
 
     def __iter__(self) -> Any:
         return iter((self.name, self.payload))
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The sender's ``Event.correlation_id``, when the message carries one."""
+        attributes = self.attributes
+        return attributes.get("correlation_id") or attributes.get("ce-correlationid")
 
 
 def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> ReceivedEvent:
