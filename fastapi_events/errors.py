@@ -24,6 +24,7 @@ __all__ = [
     "MultiplePayloadsDetectedDuringDispatch",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
+    "SQSDeliveryError",
     "ShutdownTimeoutError",
     "UnknownMiddlewareIdError",
 ]
@@ -116,3 +117,19 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
 def _capped(name: str, limit: int = 80) -> str:
     text = repr(name)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
+
+
+class SQSDeliveryError(FastapiEventError):
+    """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    Attributes:
+        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
+        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.sender_fault = sender_fault

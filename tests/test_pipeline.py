@@ -25,30 +25,9 @@ from fastapi_events.errors import (
 )
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
-from fastapi_events.typing import Message
+from tests.accounting import Ledger, call, dispatching_app
 
 pytestmark = pytest.mark.anyio
-
-
-class Ledger:
-    """Handled and reported event ids, with the check every test ends with."""
-
-    def __init__(self) -> None:
-        self.handled: list[str] = []
-        self.reported: list[tuple[str, Any, type[BaseException]]] = []
-
-    def on_error(self, event: Event, handler: Any, exc: BaseException) -> None:
-        self.reported.append((event.id, handler, type(exc)))
-
-    def reported_ids(self) -> list[str]:
-        return [event_id for event_id, _, _ in self.reported]
-
-    def assert_exact(self, dispatched: int) -> None:
-        handled, reported = set(self.handled), set(self.reported_ids())
-        assert len(handled) == len(self.handled), "an event was handled twice"
-        assert len(reported) == len(self.reported), "an event was reported twice"
-        assert not handled & reported, "an event was handled and reported"
-        assert len(handled) + len(reported) == dispatched
 
 
 def slow_handler(
@@ -64,26 +43,6 @@ def slow_handler(
         ledger.handled.append(event.id)
 
     return handler
-
-
-def dispatching_app(count: int) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        for i in range(count):
-            dispatch("order.placed", {"n": i})
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    return app
-
-
-async def call(middleware: EventHandlerASGIMiddleware) -> None:
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        pass
-
-    await middleware({"type": "http", "method": "GET", "path": "/"}, receive, send)
 
 
 @pytest.mark.parametrize("shutdown_timeout", [5.0, 0.05])

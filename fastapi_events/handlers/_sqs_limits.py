@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, SQSDeliveryError
 from ..serialization import SerializationError
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "error_code",
     "halves",
     "is_splittable",
+    "transport_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,3 +136,17 @@ def check_limits(max_batch_size: object, max_bytes: object) -> None:
             f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
             f"got {max_bytes!r}; use 262144 for queues with the older 256 KiB limit"
         )
+
+
+def transport_error(exc: Exception) -> SQSDeliveryError:
+    """Classify a failed call: throttling, 5xx and connection errors are worth retrying."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):  # botocore ClientError
+        code = error_code(exc)
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        transient = status >= 500 or status == 429 or "Throttl" in code
+        error = SQSDeliveryError(str(exc), code=code, sender_fault=not transient)
+    else:  # connection refused, timeouts, ...: the request may not have arrived
+        error = SQSDeliveryError(str(exc) or repr(exc), code=type(exc).__name__, sender_fault=False)
+    error.__cause__ = exc
+    return error

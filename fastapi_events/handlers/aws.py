@@ -8,6 +8,7 @@ and so may touch handlers, once per route).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from .._batching import RetryPolicy, split_batches
 from .._event import Event
 from .._reporting import report_failure
-from ..errors import FastapiEventError
+from ..errors import SQSDeliveryError
 from ..serialization import MessageFormat, Serializer
 from ._forwarder import Forwarder
 from ._sqs_entries import EntryBuilder, SQSEntry, check_queue, unique_ids
@@ -24,9 +25,9 @@ from ._sqs_limits import (
     MAX_ENTRIES,
     ByteLimit,
     check_limits,
-    error_code,
     halves,
     is_splittable,
+    transport_error,
 )
 
 __all__ = [
@@ -50,22 +51,6 @@ _MAX_IN_FLIGHT = 2
 #: A FIFO message group: a constant, or a function of the event.
 MessageGroupId = str | Callable[[Event], str]
 MessageAttributes = Mapping[str, str] | Callable[[Event], Mapping[str, str]]
-
-
-class SQSDeliveryError(FastapiEventError):
-    """SQS did not take a message (permanently, or after every retry); reported per event.
-
-    Attributes:
-        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
-        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
-
-    .. versionadded:: 1.0
-    """
-
-    def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.sender_fault = sender_fault
 
 
 class SQSForwardHandler(Forwarder):
@@ -212,14 +197,18 @@ class SQSForwardHandler(Forwarder):
         for attempt in range(self.retry.attempts):
             if attempt:
                 await asyncio.sleep(self.retry.delay(attempt - 1))
+            sent = pending
             try:
-                response = await self._call(
-                    client.send_message_batch,
-                    QueueUrl=self.queue_url,
-                    Entries=[entry.request for entry in pending.values()],
+                response = await self._outlive_cancellation(
+                    self._call(
+                        client.send_message_batch,
+                        QueueUrl=self.queue_url,
+                        Entries=[entry.request for entry in sent.values()],
+                    ),
+                    functools.partial(self._delivered_late, sent),
                 )
             except Exception as exc:
-                error = _transport_error(exc)
+                error = transport_error(exc)
                 if error.sender_fault and is_splittable(error.code):
                     return list(pending.values()), error
                 if error.sender_fault:
@@ -227,6 +216,7 @@ class SQSForwardHandler(Forwarder):
                     return None
                 last = error
                 continue
+            self._delivered(pending, response.get("Failed", []))
             pending, last = self._settle(pending, response.get("Failed", []))
             if not pending:
                 return None
@@ -256,12 +246,20 @@ class SQSForwardHandler(Forwarder):
                 retry[failure["Id"]], last = entry, error
         return retry, last
 
+    def _delivered_late(self, sent: Mapping[str, SQSEntry], response: Any) -> None:
+        self._delivered(sent, response.get("Failed", []))
+
+    def _delivered(self, sent: Mapping[str, SQSEntry], failed: list[dict[str, Any]]) -> None:
+        failed_ids = {failure["Id"] for failure in failed}
+        self._settled(entry.event for id_, entry in sent.items() if id_ not in failed_ids)
+
     def _report_all(self, pending: Mapping[str, SQSEntry], error: SQSDeliveryError) -> None:
         for entry in pending.values():
             self._report(entry.event, error)
 
     def _report(self, event: Event, exc: BaseException) -> None:
         report_failure(event, self, exc, log=logger, message=self._failure_message)
+        self._settled((event,))
 
     async def aclose(self) -> None:
         """Close the client's connections; the next event opens a new client."""
@@ -272,20 +270,6 @@ class SQSForwardHandler(Forwarder):
 
 def _size_of(entry: SQSEntry) -> int:
     return entry.size
-
-
-def _transport_error(exc: Exception) -> SQSDeliveryError:
-    """Classify a failed call: throttling, 5xx and connection errors are worth retrying."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):  # botocore ClientError
-        code = error_code(exc)
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        transient = status >= 500 or status == 429 or "Throttl" in code
-        error = SQSDeliveryError(str(exc), code=code, sender_fault=not transient)
-    else:  # connection refused, timeouts, ...: the request may not have arrived
-        error = SQSDeliveryError(str(exc) or repr(exc), code=type(exc).__name__, sender_fault=False)
-    error.__cause__ = exc
-    return error
 
 
 def _import_boto3() -> Any:

@@ -171,8 +171,16 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 self._report(event, exc)
             else:
                 published.append((event, key, future))
-        results = await asyncio.gather(
-            *[asyncio.wrap_future(future) for _, _, future in published], return_exceptions=True
+        results = await self._outlive_cancellation(
+            asyncio.gather(
+                *[asyncio.wrap_future(future) for _, _, future in published],
+                return_exceptions=True,
+            ),
+            lambda late: self._settled(
+                event
+                for (event, _, _), result in zip(published, late, strict=True)
+                if not isinstance(result, BaseException)
+            ),
         )
         failed = [
             (event, key, result)
@@ -218,6 +226,7 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
 
     def _report(self, event: Event, exc: BaseException) -> None:
         report_failure(event, self, exc, log=logger, message=self._failure_message)
+        self._settled((event,))
 
     async def aclose(self) -> None:
         """Flush: stop the client it created, wait for unconfirmed publishes, close the channel."""
