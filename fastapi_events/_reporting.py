@@ -36,8 +36,7 @@ ErrorHook = Callable[[Event, Any, BaseException], None]
 
 def describe_event(event: Event, limit: int = 80) -> str:
     """The event's name for a log line or message, repr-quoted and capped at ``limit``."""
-    text = repr(event.key)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(event.key)} characters)"
+    return capped_repr(event.key, limit)
 
 
 def must_propagate(exc: BaseException) -> bool:

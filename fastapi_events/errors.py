@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._redact import capped_repr
+
 if TYPE_CHECKING:
     from ._event import Event
 
@@ -107,12 +109,7 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
     """
 
     def __init__(self, events: list[Event], timeout: float | None) -> None:
-        names = ", ".join(f"{_capped(e.key)} (id {e.id})" for e in events[:10])
+        names = ", ".join(f"{capped_repr(e.key, 60)} (id {e.id})" for e in events[:10])
         more = f" and {len(events) - 10} more" if len(events) > 10 else ""
         super().__init__(f"{len(events)} event(s) still pending after {timeout}s: {names}{more}")
         self.events = events
-
-
-def _capped(name: str, limit: int = 80) -> str:
-    text = repr(name)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
