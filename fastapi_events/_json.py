@@ -14,7 +14,10 @@ from typing import Any
 from ._payload import is_pydantic_model
 from ._redact import field_path
 
-__all__ = ["dumps", "json_default"]
+__all__ = ["TOO_DEEP", "dumps", "json_default"]
+
+#: The message of the ValueError for a value nested past the interpreter's recursion limit.
+TOO_DEEP = "the value is nested too deeply to encode as JSON"
 
 
 def json_default(value: Any) -> Any:
@@ -58,6 +61,7 @@ def dumps(value: Any) -> str:
     Raises:
         TypeError: a value cannot be encoded; the message names its type and where it
             is (``$.payload.card``), never the value.
+        ValueError: NaN or Infinity, a circular reference, or nesting too deep to encode.
     """
     try:
         return _encoder.encode(value)
@@ -66,6 +70,8 @@ def dumps(value: Any) -> str:
         if where is None:
             raise
         raise TypeError(f"{exc} (at {where})") from exc
+    except RecursionError:  # its traceback is a thousand identical frames: drop it
+        raise ValueError(TOO_DEEP) from None
 
 
 def _locate_unencodable(value: Any) -> str | None:

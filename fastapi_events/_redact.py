@@ -20,6 +20,7 @@ __all__ = [
     "describe",
     "describe_validation_error",
     "field_path",
+    "sized",
 ]
 
 #: The most characters of user input any message echoes.
@@ -60,6 +61,12 @@ def describe(value: object) -> str:
     if isinstance(value, _SCALARS):
         return f"{capped_repr(value)} ({kind})"
     return f"a value of type {kind}"
+
+
+def sized(value: str | bytes | bytearray) -> str:
+    """A str or bytes value by its type and size only: ``"a bytes value of 18 bytes"``."""
+    unit = "characters" if isinstance(value, str) else "bytes"
+    return f"a {type(value).__name__} value of {len(value)} {unit}"
 
 
 def field_path(parts: Sequence[object], root: str = "") -> str:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
-from ._redact import capped_repr, capped_text
+from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, FastapiEventError
 
 __all__ = [
@@ -183,11 +183,10 @@ def encode(event: Event, serializer: Serializer | MessageFormat | None = None) -
         return EncodedMessage(body, metadata_attributes(event, JSON_CONTENT_TYPE))
     except SerializationError:
         raise
-    except (TypeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else capped_text(str(exc))
+    except (TypeError, ValueError) as exc:
         raise SerializationError(
-            f"cannot serialize event {capped_repr(event.key)} (id {event.id}): {reason}; "
-            f"make the payload JSON-compatible or pass serializer= to the forwarder"
+            f"cannot serialize event {capped_repr(event.key)} (id {event.id}): "
+            f"{capped_text(str(exc))}; make the payload JSON-compatible or pass serializer="
         ) from exc
 
 
@@ -246,10 +245,8 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
             return ReceivedEvent(data[0], data[1], attrs.get("event_id"), None, None, trace, attrs)
     except (ValueError, KeyError, TypeError) as exc:
         raise SerializationError(f"not a fastapi_events message: {capped_text(str(exc))}") from exc
-    unit = "characters" if isinstance(body, str) else "bytes"
     raise SerializationError(
-        "not a fastapi_events message: expected [name, payload] or a CloudEvent, got a "
-        f"{type(body).__name__} body of {len(body)} {unit}"
+        f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {sized(body)}"
     )
 
 

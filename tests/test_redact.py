@@ -14,6 +14,7 @@ from fastapi_events._redact import (
     describe,
     describe_validation_error,
     field_path,
+    sized,
 )
 from tests.leaks import Opaque, secret
 
@@ -70,6 +71,12 @@ def test_describe_shows_scalars_and_only_the_type_of_anything_else() -> None:
     assert describe(b"name") == "b'name' (bytes)"
     assert describe({"card": marker}) == "a value of type dict"
     assert describe(Opaque(marker)) == "a value of type Opaque"
+
+
+def test_sized_names_type_and_size_only() -> None:
+    """A body is described by its type and length, never its content."""
+    assert sized(secret()) == "a str value of 43 characters"
+    assert sized(b"abc") == "a bytes value of 3 bytes"
 
 
 def test_field_path_renders_names_indexes_and_odd_keys() -> None:

@@ -264,7 +264,7 @@ def test_decode_rejects_a_foreign_message() -> None:
 def test_decode_error_never_quotes_the_body(as_bytes: bool) -> None:
     """A foreign message is described by its type and size, not by its content."""
     body = json.dumps({"card": secret()})
-    with pytest.raises(SerializationError, match=f"body of {len(body)} ") as info:
+    with pytest.raises(SerializationError, match=f"value of {len(body)} ") as info:
         decode(body.encode() if as_bytes else body)
     assert_not_leaked(json.loads(body)["card"], exceptions=[info.value])
 
