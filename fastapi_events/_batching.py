@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ._redact import capped_repr
+
 __all__ = ["RetryPolicy", "split_batches"]
 
 T = TypeVar("T")
@@ -60,11 +62,14 @@ class RetryPolicy:
             or not isinstance(self.attempts, int)
             or self.attempts < 1
         ):
-            raise ValueError(f"RetryPolicy attempts must be an int >= 1, got {self.attempts!r}")
+            raise ValueError(
+                f"RetryPolicy attempts must be an int >= 1, got {capped_repr(self.attempts)}"
+            )
         if not 0 <= self.base_delay <= self.max_delay:
             raise ValueError(
                 f"RetryPolicy needs 0 <= base_delay <= max_delay, got "
-                f"base_delay={self.base_delay!r}, max_delay={self.max_delay!r}"
+                f"base_delay={capped_repr(self.base_delay)}, "
+                f"max_delay={capped_repr(self.max_delay)}"
             )
 
     def delay(self, retry: int) -> float:

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._redact import capped_repr
 from .utils import strtobool
 
 __all__ = ["EnvFlag"]
@@ -56,7 +57,8 @@ class EnvFlag:
             return strtobool(text)
         except ValueError:
             warnings.warn(
-                f"{self.name}={text!r} is not a boolean (use 1/0, true/false, yes/no, on/off); "
+                f"{self.name}={capped_repr(text)} is not a boolean "
+                f"(use 1/0, true/false, yes/no, on/off); "
                 f"treating it as {str(self.default).lower()}",
                 RuntimeWarning,
                 stacklevel=4,

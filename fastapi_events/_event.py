@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from ._redact import describe
+
 __all__ = ["Event", "EventName", "normalize_event_name"]
 
 EventName = str | Enum
@@ -26,8 +28,8 @@ def normalize_event_name(name: EventName) -> str:
     from .errors import InvalidEventNameError
 
     raise InvalidEventNameError(
-        f"event name must be a str or an Enum member, got {name!r} "
-        f"({type(name).__name__}); pass e.g. dispatch('user.created', payload)"
+        f"event name must be a str or an Enum member, got {describe(name)}; "
+        f"pass e.g. dispatch('user.created', payload)"
     )
 
 

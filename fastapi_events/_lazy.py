@@ -55,7 +55,7 @@ async def resolve_lazy_payloads(events: list[Any]) -> list[Any]:
                 event.payload = await lazy.evaluate()
             except Exception as exc:
                 report_failure(
-                    event, lazy.factory, exc, message="lazy payload %s failed for event %r (id %s)"
+                    event, lazy.factory, exc, message="lazy payload %s failed for event %s (id %s)"
                 )
                 continue
         resolved.append(event)

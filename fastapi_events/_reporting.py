@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._context import current_error_hook, current_telemetry
 from ._event import Event
+from ._redact import capped_repr, describe_validation_error
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
@@ -34,8 +36,7 @@ ErrorHook = Callable[[Event, Any, BaseException], None]
 
 def describe_event(event: Event, limit: int = 80) -> str:
     """The event's name for a log line or message, repr-quoted and capped at ``limit``."""
-    text = repr(event.key)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(event.key)} characters)"
+    return capped_repr(event.key, limit)
 
 
 def must_propagate(exc: BaseException) -> bool:
@@ -70,7 +71,7 @@ def report_failure(
     exc: BaseException,
     hook: ErrorHook | None = None,
     *,
-    message: str = "handler %s failed on event %r (id %s)",
+    message: str = "handler %s failed on event %s (id %s)",
     log: logging.Logger = logger,
 ) -> None:
     """Log one failure of ``handler`` on ``event`` and pass it to the error hook.
@@ -78,9 +79,17 @@ def report_failure(
     The hook is ``hook`` if given, else the one of the pipeline currently draining.
     A failing hook is logged and never raised. ``log`` lets a forwarder report on its own
     logger (``fastapi_events.handlers.aws``); ``message`` takes the handler, the event
-    name and the event id as %-arguments.
+    name (a capped repr) and the event id as %-arguments. A pydantic ``ValidationError``,
+    whose text quotes the input, is logged as field paths and types with its stack, never
+    its text (the hook still gets the exception).
     """
-    log.error(message, describe_handler(handler), event.key, event.id, exc_info=exc)
+    args = (describe_handler(handler), capped_repr(event.key), event.id)
+    detail = describe_validation_error(exc)
+    if detail is None:
+        log.error(message, *args, exc_info=exc)
+    else:
+        stack = "".join(traceback.format_tb(exc.__traceback__)).rstrip("\n")
+        log.error(message + ": %s\nTraceback (most recent call last):\n%s", *args, detail, stack)
     telemetry = current_telemetry()
     if telemetry is not None:
         telemetry.on_failure(event, handler, exc)
@@ -97,9 +106,9 @@ def call_error_hook(
         hook(event, handler, exc)
     except Exception:
         logger.exception(
-            "error hook %s raised while reporting event %r (id %s)",
+            "error hook %s raised while reporting event %s (id %s)",
             describe_handler(hook),
-            event.key,
+            capped_repr(event.key),
             event.id,
         )
 

@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 
 from ._pipeline import EventPipeline
+from ._redact import capped_repr
 from .errors import UnknownMiddlewareIdError
 from .handlers.base import BaseEventHandler
 
@@ -41,7 +42,7 @@ def lookup(middleware_id: int) -> EventPipeline:
     if pipeline is None:
         known = sorted(_by_id.keys())
         raise UnknownMiddlewareIdError(
-            f"no EventHandlerASGIMiddleware with middleware_id={middleware_id!r} "
+            f"no EventHandlerASGIMiddleware with middleware_id={capped_repr(middleware_id)} "
             f"(known ids: {known}); pass the same middleware_id to the middleware, and note "
             f"that Starlette/FastAPI build middleware on the app's first ASGI call (startup)"
         )

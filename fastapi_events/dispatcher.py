@@ -15,6 +15,7 @@ from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
 from ._payload import is_pydantic_model, prepare_payload
 from ._pipeline import EventPipeline
+from ._redact import capped_repr, describe
 from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from .errors import (
     InvalidEventNameError,
@@ -125,7 +126,8 @@ def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) ->
     if type(first) is str or isinstance(first, (str, Enum)):
         if event_name is not None and event_name != first:
             raise InvalidEventNameError(
-                f"two event names given: {first!r} and event_name={event_name!r}; pass one"
+                f"two event names given: {capped_repr(first)} and "
+                f"event_name={capped_repr(event_name)}; pass one"
             )
         return first, payload
     if first is None:
@@ -137,11 +139,12 @@ def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) ->
     if not is_pydantic_model(first):
         raise InvalidEventNameError(
             f"event name must be a str, an Enum member or a pydantic model instance, "
-            f"got {first!r} ({type(first).__name__})"
+            f"got {describe(first)}"
         )
     if payload:
         raise MultiplePayloadsDetectedDuringDispatch(
-            f"dispatch() got a model ({type(first).__name__}) and payload={payload!r}; "
+            f"dispatch() got a model ({type(first).__name__}) and a payload= "
+            f"({type(payload).__name__}); "
             f"the model is the payload, drop payload="
         )
     name = event_name if event_name is not None else getattr(first, "__event_name__", None)

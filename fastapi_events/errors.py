@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._redact import capped_repr, capped_text
+
 if TYPE_CHECKING:
     from ._event import Event
 
@@ -108,15 +110,10 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
     """
 
     def __init__(self, events: list[Event], timeout: float | None) -> None:
-        names = ", ".join(f"{_capped(e.key)} (id {e.id})" for e in events[:10])
+        names = ", ".join(f"{capped_repr(e.key, 60)} (id {e.id})" for e in events[:10])
         more = f" and {len(events) - 10} more" if len(events) > 10 else ""
         super().__init__(f"{len(events)} event(s) still pending after {timeout}s: {names}{more}")
         self.events = events
-
-
-def _capped(name: str, limit: int = 80) -> str:
-    text = repr(name)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
 
 
 class SQSDeliveryError(FastapiEventError):
@@ -130,6 +127,6 @@ class SQSDeliveryError(FastapiEventError):
     """
 
     def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
-        super().__init__(message)
+        super().__init__(capped_text(message))  # SQS's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault

@@ -11,6 +11,7 @@ from . import _store
 from ._buffer import RequestBuffer
 from ._context import enter_buffer, exit_buffer
 from ._pipeline import EventPipeline
+from ._redact import capped_repr
 from ._reporting import ErrorHook
 from .errors import PendingEventsTimeout
 
@@ -81,7 +82,7 @@ def _scope_pipeline(
     if (handlers is None) == (middleware_id is None):
         raise ConfigurationError(
             "event_scope() needs exactly one of handlers=[...] or middleware_id=..., "
-            f"got handlers={handlers!r}, middleware_id={middleware_id!r}"
+            f"got handlers={capped_repr(handlers)}, middleware_id={capped_repr(middleware_id)}"
         )
     if middleware_id is not None:
         return _store.lookup(middleware_id), False

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
+from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, FastapiEventError
 
 __all__ = [
@@ -111,11 +112,11 @@ class CloudEventsFormat(MessageFormat):
         if not isinstance(source, str) or not source:
             raise ConfigurationError(
                 f"CloudEventsFormat source must be a non-empty URI reference such as "
-                f"'/my-service', got {source!r}"
+                f"'/my-service', got {capped_repr(source)}"
             )
         if mode not in ("structured", "binary"):
             raise ConfigurationError(
-                f"CloudEventsFormat mode must be 'structured' or 'binary', got {mode!r}"
+                f"CloudEventsFormat mode must be 'structured' or 'binary', got {capped_repr(mode)}"
             )
         self.source = source
         self.mode = mode
@@ -184,8 +185,8 @@ def encode(event: Event, serializer: Serializer | MessageFormat | None = None) -
         raise
     except (TypeError, ValueError) as exc:
         raise SerializationError(
-            f"cannot serialize event {event.key!r} (id {event.id}): {exc}; make the payload "
-            f"JSON-compatible or pass serializer= to the forwarder"
+            f"cannot serialize event {capped_repr(event.key)} (id {event.id}): "
+            f"{capped_text(str(exc))}; make the payload JSON-compatible or pass serializer="
         ) from exc
 
 
@@ -243,9 +244,9 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):
             return ReceivedEvent(data[0], data[1], attrs.get("event_id"), None, None, trace, attrs)
     except (ValueError, KeyError, TypeError) as exc:
-        raise SerializationError(f"not a fastapi_events message: {exc}") from exc
+        raise SerializationError(f"not a fastapi_events message: {capped_text(str(exc))}") from exc
     raise SerializationError(
-        f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {body[:80]!r}"
+        f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {sized(body)}"
     )
 
 

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
+from ._redact import capped_repr
+
 __all__ = ["chunk", "strtobool"]
 
 T = TypeVar("T")
@@ -21,7 +23,7 @@ def chunk(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
         ValueError: ``size`` is smaller than 1.
     """
     if size < 1:
-        raise ValueError(f"chunk size must be at least 1, got {size!r}")
+        raise ValueError(f"chunk size must be at least 1, got {capped_repr(size)}")
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -39,5 +41,6 @@ def strtobool(value: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ValueError(
-        f"invalid truth value {value!r}: use one of 1/0, true/false, yes/no, on/off, y/n, t/f"
+        f"invalid truth value {capped_repr(value)}: "
+        "use one of 1/0, true/false, yes/no, on/off, y/n, t/f"
     )

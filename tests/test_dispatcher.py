@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import warnings
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ from fastapi_events.errors import (
     OutsideEventScopeError,
 )
 from fastapi_events.registry.payload_schema import EventPayloadSchemaRegistry, registry
+from tests.leaks import MAX_MESSAGE, assert_not_leaked, secret
 from tests.recorders import Recorder
 
 pytestmark = pytest.mark.anyio
@@ -234,6 +236,55 @@ async def test_lazy_payload_is_validated_against_its_schema() -> None:
     registry.register(UserCreated)
     got = await collect(lambda: dispatch("user.created", lambda: {"id": "4"}))
     assert got == [("user.created", {"id": 4, "role": "member"})]
+
+
+async def test_lazy_payload_failing_its_schema_is_logged_without_its_value(
+    library_logs: list[logging.LogRecord],
+) -> None:
+    """A lazy payload failing validation: field, error and input types logged, never the
+    input (pydantic's message quotes it); the hook still gets the ValidationError."""
+    registry.register(UserCreated)
+    marker = secret()
+    hooked: list[BaseException] = []
+    async with event_scope(handlers=[Recorder()], on_error=lambda e, h, x: hooked.append(x)):
+        dispatch("user.created", lambda: {"id": marker})
+    [error] = hooked
+    assert isinstance(error, pydantic.ValidationError) and marker in str(error)
+    [record] = [r for r in library_logs if r.levelno >= logging.ERROR]
+    assert "id: int_parsing (got str)" in record.getMessage()
+    assert_not_leaked(marker, library_logs)
+
+
+def test_model_and_payload_error_names_the_payload_type_only() -> None:
+    """MultiplePayloadsDetectedDuringDispatch names the payload's type, not its value."""
+    marker = secret()
+    with pytest.raises(MultiplePayloadsDetectedDuringDispatch, match=r"\(dict\)") as info:
+        dispatch(UserCreated(id=1), {"card": marker})
+    assert_not_leaked(marker, exceptions=[info.value])
+
+
+def test_payload_passed_as_the_name_is_not_echoed() -> None:
+    """dispatch({...}) by mistake: the error names the type, never the dict's contents."""
+    marker = secret()
+    with pytest.raises(InvalidEventNameError, match="a value of type dict") as info:
+        dispatch({"card": marker})
+    assert_not_leaked(marker, exceptions=[info.value])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: dispatch(b"n" * 2**20),
+        lambda: dispatch("a" * 2**20, event_name="b" * 2**20),
+        lambda: dispatch(event_name=b"n" * 2**20),  # type: ignore[arg-type]
+    ],
+    ids=["bytes-name", "two-names", "bytes-event_name"],
+)
+def test_huge_names_make_short_messages(call: Any) -> None:
+    """A 1 MiB name is echoed capped: the message stays a few hundred characters."""
+    with pytest.raises(InvalidEventNameError) as info:
+        call()
+    assert len(str(info.value)) <= MAX_MESSAGE
 
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "on", "y", "t", "True"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fastapi_events import errors
+from fastapi_events._event import Event
 
 
 @pytest.mark.parametrize("name", errors.__all__)
@@ -22,3 +23,9 @@ def test_compatibility_bases() -> None:
     assert issubclass(errors.UnknownMiddlewareIdError, LookupError)
     assert issubclass(errors.InvalidEventNameError, TypeError)
     assert issubclass(errors.MissingEventNameDuringDispatch, errors.MissingEventNameError)
+
+
+def test_pending_events_timeout_message_caps_long_names() -> None:
+    """Ten 1 MiB names still make a short message: each name is echoed capped."""
+    message = str(errors.PendingEventsTimeout([Event("n" * 2**20) for _ in range(12)], 1.0))
+    assert len(message) <= 1500 and message.endswith("and 2 more")

@@ -9,6 +9,7 @@ import pytest
 
 from fastapi_events._event import Event
 from fastapi_events.errors import InvalidEventNameError
+from tests.leaks import MAX_MESSAGE
 
 
 class E(enum.Enum):
@@ -43,3 +44,10 @@ def test_invalid_name() -> None:
     """A name that is neither str nor Enum fails naming the value."""
     with pytest.raises(InvalidEventNameError, match=r"1.5"):
         Event(1.5)  # type: ignore[arg-type]
+
+
+def test_huge_invalid_name_makes_a_short_message() -> None:
+    """A 1 MiB bytes name is echoed capped (it once made a 1 MiB message)."""
+    with pytest.raises(InvalidEventNameError, match=r"\[1048576 bytes\]") as info:
+        Event(b"n" * 2**20)  # type: ignore[arg-type]
+    assert len(str(info.value)) <= MAX_MESSAGE

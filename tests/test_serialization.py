@@ -26,6 +26,7 @@ from fastapi_events.serialization import (
     encode,
     message_attributes,
 )
+from tests.leaks import MAX_MESSAGE, Opaque, assert_not_leaked, nested, secret
 
 TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 
@@ -94,6 +95,41 @@ def test_unserialisable_payload_names_the_event_type_and_fix() -> None:
     with pytest.raises(SerializationError, match=r"'job.done'.*object.*serializer=") as info:
         encode(event)
     assert event.id in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", [None, CloudEventsFormat("/svc")], ids=["array", "cloudevents"])
+def test_unserialisable_value_is_named_by_type_and_path_never_by_value(
+    fmt: MessageFormat | None,
+) -> None:
+    """The error names the type and where it is in the body; the value's repr stays out."""
+    marker = secret()
+    event = Event("order.paid", {"cards": [{"number": Opaque(marker)}]})
+    with pytest.raises(SerializationError, match=r"type Opaque.*\.cards\[0\]\.number") as info:
+        encode(event, fmt)
+    assert_not_leaked(marker, exceptions=[info.value])
+
+
+def test_dumps_names_type_and_path() -> None:
+    """dumps(): "Object of type X is not JSON serializable (at $.path)"."""
+    marker = secret()
+    with pytest.raises(TypeError) as info:
+        dumps({"a": [1, {"b c": {Opaque(marker)}}]})
+    assert str(info.value) == (
+        "Object of type Opaque is not JSON serializable (at $.a[1]['b c'][0])"
+    )
+
+
+def test_too_deeply_nested_payload_is_a_serialization_error() -> None:
+    """A payload nested past the recursion limit is a SerializationError for its event."""
+    with pytest.raises(SerializationError, match="nested too deeply"):
+        encode(Event("deep", nested(5000)))
+
+
+def test_huge_event_name_in_a_serialization_error_is_capped() -> None:
+    """The message echoes a 1 MiB event name capped."""
+    with pytest.raises(SerializationError) as info:
+        encode(Event("n" * 2**20, object()))
+    assert len(str(info.value)) <= MAX_MESSAGE
 
 
 def test_nan_is_refused() -> None:
@@ -222,6 +258,15 @@ def test_decode_rejects_a_foreign_message() -> None:
     """A body in none of the formats is a SerializationError, not a wrong event."""
     with pytest.raises(SerializationError, match="not a fastapi_events message"):
         decode(b'{"hello": "world"}')
+
+
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_decode_error_never_quotes_the_body(as_bytes: bool) -> None:
+    """A foreign message is described by its type and size, not by its content."""
+    body = json.dumps({"card": secret()})
+    with pytest.raises(SerializationError, match=f"value of {len(body)} ") as info:
+        decode(body.encode() if as_bytes else body)
+    assert_not_leaked(json.loads(body)["card"], exceptions=[info.value])
 
 
 def test_message_attributes_reads_every_received_shape() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._event import Event
+from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, SerializationError, Serializer, encode
 
@@ -77,7 +78,8 @@ class EntryBuilder:
             attributes.pop(optional, None)
         if len(attributes) > MAX_ATTRIBUTES:
             raise SerializationError(
-                f"{len(attributes)} message attributes ({sorted(attributes)}), SQS allows "
+                f"{len(attributes)} message attributes ({capped_repr(sorted(attributes))}), "
+                f"SQS allows "
                 f"{MAX_ATTRIBUTES}; pass fewer attributes="
             )
         return attributes
@@ -86,8 +88,10 @@ class EntryBuilder:
         group = self.message_group_id
         value = group(event) if callable(group) else group
         if not isinstance(value, str) or not value:
+            got = "an empty str" if isinstance(value, str) else type(value).__name__
             raise ConfigurationError(
-                f"message_group_id must give a non-empty str, got {value!r} for {event.key!r}"
+                f"message_group_id must give a non-empty str, got {got} for event "
+                f"{capped_repr(event.key)}"
             )
         return value
 
@@ -108,14 +112,15 @@ def check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
     Raises:
         ConfigurationError: the URL is not a non-empty str, or the group does not fit.
     """
+    url = capped_repr(queue_url)
     if not isinstance(queue_url, str) or not queue_url:
-        raise ConfigurationError(f"queue_url must be the queue's URL, got {queue_url!r}")
+        raise ConfigurationError(f"queue_url must be the queue's URL, got {url}")
     if is_fifo and group is None:
         raise ConfigurationError(
-            f"{queue_url!r} is a FIFO queue: pass message_group_id= (a str, or a function "
+            f"{url} is a FIFO queue: pass message_group_id= (a str, or a function "
             f"of the event returning one)"
         )
     if group is not None and not is_fifo:
         raise ConfigurationError(
-            f"message_group_id= applies to FIFO queues (URL ending in .fifo), got {queue_url!r}"
+            f"message_group_id= applies to FIFO queues (URL ending in .fifo), got {url}"
         )

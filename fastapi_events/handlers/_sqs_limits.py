@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from .._redact import capped_repr
 from ..errors import ConfigurationError, SQSDeliveryError
 from ..serialization import SerializationError
 
@@ -125,7 +126,7 @@ def check_limits(max_batch_size: object, max_bytes: object) -> None:
     ):
         raise ConfigurationError(
             f"max_batch_size must be between 1 and {MAX_ENTRIES} (SQS limit), "
-            f"got {max_batch_size!r}"
+            f"got {capped_repr(max_batch_size)}"
         )
     if (
         isinstance(max_bytes, bool)
@@ -134,7 +135,7 @@ def check_limits(max_batch_size: object, max_bytes: object) -> None:
     ):
         raise ConfigurationError(
             f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
-            f"got {max_bytes!r}; use 262144 for queues with the older 256 KiB limit"
+            f"got {capped_repr(max_bytes)}; use 262144 for queues with the older 256 KiB limit"
         )
 
 

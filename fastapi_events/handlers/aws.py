@@ -15,6 +15,7 @@ from typing import Any
 
 from .._batching import RetryPolicy, split_batches
 from .._event import Event
+from .._redact import capped_text
 from .._reporting import report_failure
 from ..errors import SQSDeliveryError
 from ..serialization import MessageFormat, Serializer
@@ -132,9 +133,8 @@ class SQSForwardHandler(Forwarder):
         # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
         self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
         # report_failure's %-message takes (handler, event name, event id).
-        self._failure_message = "%s could not send event %r (id %s) to " + queue_url.replace(
-            "%", "%%"
-        )
+        url = capped_text(queue_url).replace("%", "%%")
+        self._failure_message = "%s could not send event %s (id %s) to " + url
 
     @property
     def destination(self) -> str:

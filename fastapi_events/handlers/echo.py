@@ -9,6 +9,7 @@ from typing import Literal, TextIO
 
 from .._event import Event
 from .._json import dumps
+from .._redact import capped_repr
 from .._reporting import report_failure
 from ..errors import ConfigurationError
 from .base import BaseEventHandler
@@ -23,8 +24,8 @@ class EchoHandler(BaseEventHandler):
         stream: where to write; default ``sys.stdout`` as it is at write time.
         format: ``"pretty"`` (0.12's ``pprint`` of ``(name, payload)``) or ``"json"``: one
             JSON object per line with ``name``, ``id``, ``time`` and ``payload``, for log
-            pipelines. An event whose payload is not JSON-encodable is reported; the
-            others are written.
+            pipelines. An event that cannot be formatted (not JSON-encodable, nested too
+            deeply) is reported; the others are written.
 
     .. versionchanged:: 1.0
        ``stream`` and ``format``.
@@ -35,7 +36,7 @@ class EchoHandler(BaseEventHandler):
     ) -> None:
         if format not in ("pretty", "json"):
             raise ConfigurationError(
-                f"EchoHandler format must be 'pretty' or 'json', got {format!r}"
+                f"EchoHandler format must be 'pretty' or 'json', got {capped_repr(format)}"
             )
         self._stream = stream
         self._json = format == "json"
@@ -62,7 +63,7 @@ class EchoHandler(BaseEventHandler):
         for event in events:
             try:
                 lines.append(self.format(event))
-            except (TypeError, ValueError) as exc:
+            except Exception as exc:  # e.g. RecursionError: only this event is lost
                 report_failure(event, self, exc)
         stream = self._stream or sys.stdout
         stream.write("".join(lines))

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from .._event import Event
+from .._redact import capped_repr, capped_text
 from .._reporting import report_failure
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, Serializer, encode
@@ -112,7 +113,7 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         _check_names(project_id, topic_id)
         if ordering_key is not None and not enable_message_ordering:
             raise ConfigurationError(
-                f"ordering_key={ordering_key!r} needs enable_message_ordering=True "
+                f"ordering_key={capped_repr(ordering_key)} needs enable_message_ordering=True "
                 "(Pub/Sub rejects ordering keys on a client without message ordering)"
             )
         if publisher_client is not None and batch_settings_kwargs is not None:
@@ -133,17 +134,18 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         self._owns_client = publisher_client is None
         self._pending: set[Any] = set()
         # The %-message of report_failure takes (handler, event name, event id).
-        self._failure_message = (
-            "%s could not publish event %r (id %s) to " + self.topic_path.replace("%", "%%")
-        )
+        topic = capped_text(self.topic_path).replace("%", "%%")
+        self._failure_message = "%s could not publish event %s (id %s) to " + topic
 
     def _make_batch_settings(self, max_batch_size: int, extra: Mapping[str, Any] | None) -> Any:
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
-            raise ConfigurationError(f"max_batch_size must be an int, got {max_batch_size!r}")
+            raise ConfigurationError(
+                f"max_batch_size must be an int, got {capped_repr(max_batch_size)}"
+            )
         if not 1 <= max_batch_size <= MAX_MESSAGES_PER_PUBLISH:
             raise ConfigurationError(
                 f"max_batch_size must be between 1 and {MAX_MESSAGES_PER_PUBLISH} "
-                f"(Pub/Sub limit), got {max_batch_size!r}"
+                f"(Pub/Sub limit), got {capped_repr(max_batch_size)}"
             )
         # The client commits a batch when the next message would bring it to max_messages,
         # so a batch holds at most max_messages - 1: ask for one more to get max_batch_size.
@@ -153,7 +155,7 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         except TypeError as exc:
             raise ConfigurationError(
                 f"batch_settings_kwargs accepts max_bytes, max_latency and max_messages, "
-                f"got {sorted(extra or {})!r}"
+                f"got {capped_repr(sorted(extra or {}))}"
             ) from exc
 
     @property
@@ -215,14 +217,19 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         if key is None:
             return ""
         if not isinstance(key, str):
-            raise TypeError(f"ordering_key must be a str or None, got {key!r} for {event.key!r}")
+            raise TypeError(
+                f"ordering_key must give a str or None, got {type(key).__name__} for event "
+                f"{capped_repr(event.key)}"
+            )
         return key
 
     def _resume(self, client: Any, key: str) -> None:
         try:
             client.resume_publish(self.topic_path, key)
         except Exception:  # a stopped client: nothing left to resume
-            logger.warning("could not resume ordering key %r on %s", key, self.topic_path)
+            logger.warning(
+                "could not resume ordering key %s on %s", capped_repr(key), self.topic_path
+            )
 
     def _report(self, event: Event, exc: BaseException) -> None:
         report_failure(event, self, exc, log=logger, message=self._failure_message)
@@ -253,7 +260,7 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
 def _check_names(project_id: object, topic_id: object) -> None:
     for label, value in (("project_id", project_id), ("topic_id", topic_id)):
         if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{label} must be a non-empty str, got {value!r}")
+            raise ConfigurationError(f"{label} must be a non-empty str, got {capped_repr(value)}")
 
 
 def _check_attributes(attributes: Mapping[str, object]) -> None:
@@ -262,8 +269,16 @@ def _check_attributes(attributes: Mapping[str, object]) -> None:
         raise ValueError(f"{len(attributes)} attributes, Pub/Sub allows {_MAX_ATTRIBUTES}")
     for key, value in attributes.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(f"attribute {key!r}={value!r}: keys and values must be str")
+            raise TypeError(
+                f"attribute {capped_repr(key)}: keys and values must be str, got "
+                f"{type(key).__name__} and {type(value).__name__}"
+            )
         if key.startswith("goog") or not 0 < len(key.encode()) <= _MAX_KEY_BYTES:
-            raise ValueError(f"attribute key {key!r}: 1-{_MAX_KEY_BYTES} bytes, no 'goog' prefix")
+            raise ValueError(
+                f"attribute key {capped_repr(key)}: 1-{_MAX_KEY_BYTES} bytes, no 'goog' prefix"
+            )
         if len(value.encode()) > _MAX_VALUE_BYTES:
-            raise ValueError(f"attribute {key!r}: value over {_MAX_VALUE_BYTES} bytes")
+            raise ValueError(
+                f"attribute {capped_repr(key)}: value of {len(value.encode())} bytes, over "
+                f"{_MAX_VALUE_BYTES}"
+            )

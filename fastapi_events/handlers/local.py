@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 from .._context import current_progress, current_telemetry
 from .._di import CallPlan, build_plan, call_with_dependencies
 from .._event import Event, EventName, normalize_event_name
+from .._redact import capped_repr
 from .._reporting import must_propagate, report_failure
 from ..errors import ConfigurationError
 from .base import BaseEventHandler
@@ -20,6 +21,9 @@ __all__ = ["LocalHandler", "local_handler"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MAX_CACHED_NAMES = 2048
+# Longer names are matched every time, not cached: the cache holds at most
+# _MAX_CACHED_NAMES * _MAX_CACHED_NAME_LENGTH characters (~512k), whatever is dispatched.
+_MAX_CACHED_NAME_LENGTH = 256
 
 
 def _compile(pattern: str) -> Callable[[str], bool]:
@@ -77,13 +81,14 @@ class LocalHandler(BaseEventHandler):
     def _add(self, pattern: str, func: Callable[..., Any]) -> None:
         if not callable(func):
             raise ConfigurationError(
-                f"only callables can be registered as handlers, got {func!r} "
+                f"only callables can be registered as handlers, got {capped_repr(func)} "
                 f"({type(func).__name__}); decorate a function with @register"
             )
         plan = build_plan(func, event_positional=True)
         if plan.kind not in ("async", "sync"):
             raise ConfigurationError(
-                f"handler {func!r} is a generator; handlers must be plain or async functions"
+                f"handler {capped_repr(func)} is a generator; handlers must be plain or "
+                "async functions"
             )
         self._registrations.append((pattern, _compile(pattern), plan))
         self._matches.clear()
@@ -97,12 +102,15 @@ class LocalHandler(BaseEventHandler):
         self._matches.clear()
 
     def matching(self, name: str) -> tuple[CallPlan, ...]:
-        """The plans registered for a normalised event name, in registration order; cached."""
+        """The plans registered for a normalised event name, in registration order; cached
+        for names of up to 256 characters."""
         try:
             return self._matches[name]
         except KeyError:
             pass
         plans = tuple(plan for _, matches, plan in self._registrations if matches(name))
+        if len(name) > _MAX_CACHED_NAME_LENGTH:
+            return plans
         if len(self._matches) >= _MAX_CACHED_NAMES:
             self._matches.clear()
         self._matches[name] = plans

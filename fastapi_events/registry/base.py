@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar, overload
 
 from .._event import EventName, normalize_event_name
+from .._redact import capped_repr
 from ..errors import ConfigurationError, MissingEventNameDuringRegistration
 
 __all__ = ["BaseEventPayloadSchemaRegistry"]
@@ -16,7 +17,7 @@ SchemaT = TypeVar("SchemaT", bound=type)
 def _check_schema(schema: object) -> None:
     if not (isinstance(schema, type) and hasattr(schema, "model_validate")):
         raise ConfigurationError(
-            f"payload schema must be a pydantic.BaseModel subclass, got {schema!r}; "
+            f"payload schema must be a pydantic.BaseModel subclass, got {capped_repr(schema)}; "
             f"define it as `class MyPayload(BaseModel): ...`"
         )
 

@@ -24,6 +24,7 @@ from fastapi_events.handlers.aws import (
 )
 from fastapi_events.middleware import EventHandlerASGIMiddleware
 from fastapi_events.serialization import CloudEventsFormat, SerializationError, decode
+from tests.leaks import MAX_MESSAGE, Opaque, assert_not_leaked, nested, secret
 from tests.servers.sqs import REGION, FaultyProxy, SQSQueue
 
 pytestmark = pytest.mark.anyio
@@ -279,6 +280,22 @@ async def test_events_outside_requests_are_batched_too(
     assert sorted(body[1] for body in bodies(queue.receive_all(20))) == list(range(20))
 
 
+async def test_a_too_deep_payload_fails_alone(
+    sqs_queue: Callable[..., SQSQueue], make_handler: MakeHandler
+) -> None:
+    """A payload nested past the recursion limit is reported once; its siblings are sent."""
+    queue = sqs_queue()
+    failures = await forward(make_handler(queue), [("a", 1), ("deep", nested(5000)), ("c", 3)])
+    assert [(e.key, type(x)) for e, _, x in failures] == [("deep", SerializationError)]
+    assert sorted(body[0] for body in bodies(queue.receive_all(2))) == ["a", "c"]
+
+
+def test_delivery_error_text_is_capped() -> None:
+    """SQS's or botocore's text is kept to a few hundred characters."""
+    error = SQSDeliveryError("x" * 2**20, code="InvalidParameterValue", sender_fault=True)
+    assert len(str(error)) <= MAX_MESSAGE
+
+
 # --- FIFO ------------------------------------------------------------------------------
 
 
@@ -296,6 +313,20 @@ async def test_fifo_groups_and_deduplication_ids(
     assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [
         decode(m).id for m in messages
     ]
+
+
+async def test_a_bad_message_group_is_reported_by_type_only(
+    sqs_queue: Callable[..., SQSQueue], make_handler: MakeHandler
+) -> None:
+    """A group function returning a non-str fails its event; the error names the type."""
+    marker = secret()
+    queue = sqs_queue(fifo=True)
+    handler = make_handler(queue, message_group_id=lambda e: Opaque(marker) if e.payload else "g")
+    failures = await forward(handler, [("a", 0), ("bad", 1)])
+    assert [(e.key, type(x)) for e, _, x in failures] == [("bad", ConfigurationError)]
+    assert "got Opaque" in str(failures[0][2])
+    assert_not_leaked(marker, exceptions=[failures[0][2]])
+    assert [body[0] for body in bodies(queue.receive_all(1))] == ["a"]
 
 
 # --- failures and retries --------------------------------------------------------------

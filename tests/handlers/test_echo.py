@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import threading
 import uuid
 
@@ -15,6 +16,7 @@ from fastapi_events._event import Event
 from fastapi_events.dispatcher import dispatch
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.handlers.echo import EchoHandler
+from tests.leaks import Opaque, assert_not_leaked, nested, secret
 
 pytestmark = pytest.mark.anyio
 
@@ -76,6 +78,44 @@ async def test_json_format_reports_an_unencodable_payload_and_prints_the_rest() 
         dispatch("c", 3)
     assert failures == ["bad"]
     assert [json.loads(line)["name"] for line in stream.getvalue().splitlines()] == ["a", "c"]
+
+
+async def test_unencodable_value_is_reported_without_its_repr(
+    library_logs: list[logging.LogRecord],
+) -> None:
+    """The report names the type and the field path; the value's repr is nowhere."""
+    marker = secret()
+    hooked: list[BaseException] = []
+    async with event_scope(
+        handlers=[EchoHandler(stream=io.StringIO(), format="json")],
+        on_error=lambda event, handler, exc: hooked.append(exc),
+    ):
+        dispatch("order.paid", {"card": Opaque(marker)})
+    [error] = hooked
+    assert "type Opaque" in str(error) and "$.payload.card" in str(error)
+    assert_not_leaked(marker, library_logs, hooked)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "depth", "error"), [("pretty", 400, RecursionError), ("json", 5000, ValueError)]
+)
+async def test_a_too_deep_payload_fails_alone(
+    fmt: str, depth: int, error: type[BaseException]
+) -> None:
+    """A payload nested too deeply to format (pprint's RecursionError, the JSON encoder's
+    "nested too deeply") is reported once; its siblings are printed."""
+    stream = io.StringIO()
+    failures: list[tuple[str, type[BaseException]]] = []
+    async with event_scope(
+        handlers=[EchoHandler(stream=stream, format=fmt)],  # type: ignore[arg-type]
+        on_error=lambda event, handler, exc: failures.append((event.key, type(exc))),
+    ):
+        dispatch("a", 1)
+        dispatch("deep", nested(depth))
+        dispatch("c", 3)
+    assert failures == [("deep", error)]
+    assert len(stream.getvalue().splitlines()) == 2
+    assert "'deep'" not in stream.getvalue() and '"deep"' not in stream.getvalue()
 
 
 async def test_concurrent_batches_never_interleave_lines() -> None:

@@ -21,6 +21,7 @@ from fastapi_events.dispatcher import dispatch
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.handlers.gcp import GOOGLE_INSTALL_HINT, GoogleCloudSimplePubSubHandler
 from fastapi_events.serialization import CloudEventsFormat, SerializationError, decode
+from tests.leaks import Opaque, assert_not_leaked, nested, secret
 from tests.servers.pubsub import PROJECT_ID, FakeServer, PubSubTopic, unique_topic_id
 from tests.servers.pubsub_fake import serve_fake_publisher
 
@@ -231,6 +232,41 @@ async def test_unserialisable_payload_fails_only_its_event(
     )
     assert [(event.key, type(exc)) for event, _, exc in failures] == [("bad", SerializationError)]
     assert [json.loads(m.data) for m in pubsub_topic.receive(2)] == [["ok", 1], ["ok", 2]]
+
+
+@pytest.mark.anyio
+async def test_a_too_deep_payload_fails_alone(
+    pubsub_fake: FakeServer, make_handler: MakeHandler
+) -> None:
+    """A payload nested past the recursion limit is reported once; its siblings go out."""
+    handler = make_handler(unique_topic_id())
+    failures = await forward(handler, [("a", 1), ("deep", nested(5000)), ("c", 3)])
+    assert [(e.key, type(x)) for e, _, x in failures] == [("deep", SerializationError)]
+    assert sorted(json.loads(m.data)[0] for m in pubsub_fake.state.messages()) == ["a", "c"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("option", ["attributes", "ordering_key"])
+async def test_bad_attribute_or_key_values_are_reported_by_type_only(
+    pubsub_fake: FakeServer,
+    make_handler: MakeHandler,
+    library_logs: list[logging.LogRecord],
+    option: str,
+) -> None:
+    """A non-str attribute value or ordering key (from the payload) is named by its type."""
+    marker = secret()
+    if option == "attributes":
+        handler = make_handler(unique_topic_id(), attributes=lambda e: {"user": Opaque(marker)})
+    else:
+        handler = make_handler(
+            unique_topic_id(),
+            ordering_key=lambda e: Opaque(marker),
+            enable_message_ordering=True,
+        )
+    failures = await forward(handler, [("bad", 1)])
+    assert [(e.key, type(x)) for e, _, x in failures] == [("bad", TypeError)]
+    assert "Opaque" in str(failures[0][2])
+    assert_not_leaked(marker, library_logs, [failures[0][2]])
 
 
 @pytest.mark.anyio

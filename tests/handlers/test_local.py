@@ -127,6 +127,19 @@ async def test_cache_is_invalidated_by_a_new_registration() -> None:
     assert seen == ["one", "one", "two"]
 
 
+async def test_long_names_are_matched_but_not_cached() -> None:
+    """Names over 256 characters match as usual and are never kept in the name cache
+    (500 distinct 1 MiB names once kept 500 MiB alive)."""
+    handler = LocalHandler()
+    seen: list[int] = []
+    handler.register(lambda e: seen.append(len(e.key)), event_name="big.*")
+    handler.register(lambda e: seen.append(-1), event_name="small")
+    names = [f"big.{i}." + "x" * 2**20 for i in range(20)]
+    await run(handler, *[(name, None) for name in names], ("small", None), ("other", None))
+    assert seen == [len(name) for name in names] + [-1]
+    assert sorted(handler._matches) == ["other", "small"]
+
+
 def test_non_callable_is_rejected_naming_it() -> None:
     """Registering something that is not callable fails at registration."""
     with pytest.raises(ConfigurationError, match="'not callable'"):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import pytest
 
 from fastapi_events import event_scope
@@ -16,6 +17,7 @@ from fastapi_events.handlers.aws import SQSForwardHandler
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
 from fastapi_events.serialization import SerializationError
+from tests.leaks import MAX_MESSAGE, Opaque, assert_not_leaked, secret
 from tests.servers.sqs import REGION, SQSQueue
 
 pytestmark = pytest.mark.anyio
@@ -70,6 +72,61 @@ async def test_an_unserialisable_event_in_a_forwarder(
     assert record.name == "fastapi_events.handlers.aws"
     assert hooked == [("order.created", forwarder, SerializationError)]
     assert_no_payload_logged(library_logs)
+
+
+async def test_an_unencodable_value_never_reaches_the_log_through_a_forwarder(
+    library_logs: list[logging.LogRecord], sqs_queue: Callable[..., SQSQueue]
+) -> None:
+    """The SQS forwarder's record and traceback name the value's type, never its repr."""
+    marker = secret()
+    queue = sqs_queue()
+    forwarder = SQSForwardHandler(queue.url, REGION, endpoint_url=queue.endpoint)
+    hooked: list[BaseException] = []
+    async with event_scope(handlers=[forwarder], on_error=lambda e, h, x: hooked.append(x)):
+        dispatch("order.created", {"card": Opaque(marker)})
+    await forwarder.aclose()
+    assert len(errors_about(library_logs, "'order.created'")) == 1
+    assert_not_leaked(marker, library_logs, hooked)
+
+
+class Card(pydantic.BaseModel):
+    number: int
+
+
+async def test_a_validation_error_is_logged_without_its_input(
+    library_logs: list[logging.LogRecord],
+) -> None:
+    """A handler's pydantic ValidationError: field paths and types, plus the stack; the
+    input pydantic quotes stays out of the record; the hook gets the exception."""
+    marker = secret()
+    handler = LocalHandler()
+    hooked: Hooked = []
+
+    @handler.register(event_name="*")
+    async def parse(event: Event) -> None:
+        Card.model_validate(event.payload)
+
+    async with event_scope(handlers=[handler], on_error=hook(hooked)):
+        dispatch("card.added", {"number": marker})
+    [record] = errors_about(library_logs, "'card.added'")
+    assert "number: int_parsing (got str)" in record.getMessage()
+    assert "in parse" in record.getMessage()  # the frames are kept
+    assert hooked == [("card.added", parse, pydantic.ValidationError)]
+    assert_not_leaked(marker, library_logs)
+
+
+async def test_a_huge_event_name_is_logged_capped(library_logs: list[logging.LogRecord]) -> None:
+    """A failure on an event with a 1 MiB name makes a record of a few hundred characters."""
+    handler = LocalHandler()
+
+    @handler.register(event_name="*")
+    async def broken(event: Event) -> None:
+        raise ValueError("boom")
+
+    async with event_scope(handlers=[handler]):
+        dispatch("n" * 2**20)
+    [record] = [r for r in library_logs if r.levelno >= logging.ERROR]
+    assert len(record.getMessage()) <= MAX_MESSAGE
 
 
 async def test_a_failing_error_hook(library_logs: list[logging.LogRecord]) -> None:
