@@ -20,6 +20,7 @@ from __future__ import annotations
 from ._context import DerivedContextVar, event_store
 from ._event import Event
 from ._store import HandlerStoreView
+from ._version import __version__
 from .dispatcher import dispatch
 from .handlers.base import BaseEventHandler
 from .middleware import EventHandlerASGIMiddleware
@@ -39,7 +40,6 @@ __all__ = [
     "wait_for_pending",
 ]
 
-__version__ = "1.0.0.dev0"
 
 #: Read-only ``middleware id -> handlers`` (0.12 name).
 handler_store = HandlerStoreView()

@@ -1,56 +1,106 @@
-"""The ContextVars of fastapi_events, and the only code that touches them."""
+"""The ContextVars of fastapi_events, and the only code that touches them.
+
+This is the bottom layer: it imports nothing of the package. What it stores is described
+by the small protocols below, which the buffer and the pipeline satisfy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._buffer import RequestBuffer
-    from ._pipeline import EventPipeline
-    from ._progress import Progress
-    from ._reporting import ErrorHook
-    from ._telemetry import Telemetry
+from typing import Any, Protocol
 
 __all__ = [
+    "DerivedContextVar",
+    "EventBuffer",
+    "RunningPipeline",
+    "current_batch_span",
     "current_buffer",
     "current_dependency_overrides",
     "current_error_hook",
     "current_progress",
+    "current_running_pipeline",
     "current_telemetry",
+    "enter_batch_span",
     "enter_buffer",
     "enter_pipeline",
     "enter_progress",
     "event_store",
     "exit_buffer",
+    "reset",
 ]
 
+
+class EventBuffer(Protocol):
+    """What ``dispatch()`` finds in the context: the current request's (or scope's) buffer."""
+
+    #: The ASGI scope of the request, or ``None``.
+    scope: Any
+    #: The pipeline whose handlers receive the buffer's events.
+    pipeline: Any
+
+    @property
+    def middleware_id(self) -> int:
+        """The id of the middleware whose handlers receive these events."""
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The request's correlation id, or ``None``."""
+
+    def add(self, event: Any) -> None:
+        """Take one dispatched event."""
+
+
+class RunningPipeline(Protocol):
+    """The pipeline running handlers in this context."""
+
+    #: ``on_error(event, handler, exception)``, or ``None``.
+    on_error: Callable[[Any, Any, BaseException], None] | None
+    #: Its telemetry while it records anything, else ``None``.
+    telemetry: Any
+
+    def submit(self, event: Any) -> None:
+        """Handle ``event`` in the background (what handlers chain outside requests)."""
+
+
 #: The event buffer of the current request or event scope (``fastapi_events.event_store``).
-event_store: ContextVar[RequestBuffer] = ContextVar("fastapi_events.event_store")
+event_store: ContextVar[EventBuffer] = ContextVar("fastapi_events.event_store")
 #: The pipeline whose handlers run in this context (its error hook and telemetry apply).
-_running: ContextVar[EventPipeline | None] = ContextVar("fastapi_events.pipeline", default=None)
+_running: ContextVar[RunningPipeline | None] = ContextVar("fastapi_events.pipeline", default=None)
 #: What the handler object running in this context has finished of its batch.
-_progress: ContextVar[Progress | None] = ContextVar("fastapi_events.progress", default=None)
+_progress: ContextVar[Any] = ContextVar("fastapi_events.progress", default=None)
+#: The forwarder batch span open in this context (OpenTelemetry), if any.
+_batch_span: ContextVar[Any] = ContextVar("fastapi_events.batch_span", default=None)
 
 current_buffer = event_store.get
-
+current_running_pipeline = _running.get
 #: The :class:`~fastapi_events._progress.Progress` of the running handler, or ``None``
 #: when a handler is called directly (outside a pipeline).
 current_progress = _progress.get
+current_batch_span = _batch_span.get
 
 
-def enter_progress(progress: Progress | None) -> Token[Progress | None]:
-    """Make ``progress`` the running handler's record; ``token.var.reset(token)`` undoes it."""
+def reset(token: Token[Any]) -> None:
+    """Undo one ``enter_*`` call."""
+    token.var.reset(token)
+
+
+def enter_progress(progress: Any) -> Token[Any]:
+    """Make ``progress`` the running handler's record; :func:`reset` undoes it."""
     return _progress.set(progress)
 
 
-def enter_buffer(buffer: RequestBuffer) -> Token[RequestBuffer]:
+def enter_batch_span(span: Any) -> Token[Any]:
+    """Make ``span`` the open batch span; :func:`reset` undoes it."""
+    return _batch_span.set(span)
+
+
+def enter_buffer(buffer: EventBuffer) -> Token[EventBuffer]:
     """Make ``buffer`` the current one; pass the token to :func:`exit_buffer`."""
     return event_store.set(buffer)
 
 
-def exit_buffer(token: Token[RequestBuffer]) -> None:
+def exit_buffer(token: Token[EventBuffer]) -> None:
     """Restore the buffer that was current before :func:`enter_buffer`."""
     event_store.reset(token)
 
@@ -66,18 +116,18 @@ def current_dependency_overrides() -> Mapping[Any, Any] | None:
     return overrides if overrides else None
 
 
-def enter_pipeline(pipeline: EventPipeline) -> Token[EventPipeline | None]:
-    """Mark ``pipeline`` as the one running handlers in this context."""
+def enter_pipeline(pipeline: RunningPipeline) -> Token[RunningPipeline | None]:
+    """Mark ``pipeline`` as the one running handlers in this context; :func:`reset`."""
     return _running.set(pipeline)
 
 
-def current_error_hook() -> ErrorHook | None:
+def current_error_hook() -> Callable[[Any, Any, BaseException], None] | None:
     """Return the error hook of the pipeline running handlers in this context, if any."""
     pipeline = _running.get()
     return None if pipeline is None else pipeline.on_error
 
 
-def current_telemetry() -> Telemetry | None:
+def current_telemetry() -> Any:
     """Return the telemetry of the pipeline running handlers in this context, if any."""
     pipeline = _running.get()
     return None if pipeline is None else pipeline.telemetry

@@ -12,73 +12,44 @@ proxies) and no attribute is built for a span that is not recording.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.metrics import _internal as metrics_internal
-from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import TraceFlags, TraceState
 
+from ._context import current_batch_span, enter_batch_span, reset
 from ._env import EnvFlag
 from ._event import Event
-from ._reporting import describe_handler
+from ._otel_metrics import Instruments, event_names_in_metrics
+from ._otel_providers import (
+    any_global_provider_set,
+    global_meter_provider,
+    global_tracer_provider,
+    usable_meter_provider,
+)
+from ._redact import describe_handler
 from ._telemetry import Telemetry
 from .constants import FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR
 from .otel.attributes import SpanAttributes
 
 __all__ = [
-    "METRICS_EVENT_NAMES_ENV_VAR",
     "OtelTelemetry",
     "parse_traceparent",
     "trace_context_of",
 ]
 
-#: Set to a truthy value to add the event name to metric attributes (off: cardinality).
-METRICS_EVENT_NAMES_ENV_VAR = "FASTAPI_EVENTS_METRICS_EVENT_NAMES"
-
 _use_links = EnvFlag(FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR, default=True)
-_event_names_in_metrics = EnvFlag(METRICS_EVENT_NAMES_ENV_VAR, default=False)
-#: The forwarder batch span running in this context, for failures reported inside it.
-_batch_span: ContextVar[Any] = ContextVar("fastapi_events.batch_span", default=None)
 
 _SYSTEM = "fastapi_events"
 _SCOPE = "fastapi_events"
 
 
-_MISSING = object()
-# Set when an environment variable names the provider to load at first use.
-_TRACER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
-_METER_FROM_ENV = "OTEL_PYTHON_METER_PROVIDER" in os.environ
-
-
-def _global_tracer_provider() -> Any:
-    """The global tracer provider once one is set, else ``None`` (a module attribute read:
-    ``trace.get_tracer_provider()`` also looks up ``os.environ`` on every call)."""
-    provider = getattr(trace, "_TRACER_PROVIDER", _MISSING)
-    if provider is None and not _TRACER_FROM_ENV:
-        return None
-    provider = trace.get_tracer_provider()
-    return None if isinstance(provider, trace.ProxyTracerProvider) else provider
-
-
-def _global_meter_provider() -> Any:
-    """The global meter provider once one is set, else ``None`` (see above)."""
-    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
-    if provider is None and not _METER_FROM_ENV:
-        return None
-    provider = metrics.get_meter_provider()
-    return None if isinstance(provider, _ProxyMeterProvider) else provider
-
-
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
@@ -127,19 +98,13 @@ class OtelTelemetry(Telemetry):
         """True once a provider was passed or a global one was set (two attribute reads)."""
         if self._enabled:
             return True
-        if (
-            getattr(trace, "_TRACER_PROVIDER", _MISSING) is None
-            and getattr(metrics_internal, "_METER_PROVIDER", _MISSING) is None
-            and not (_TRACER_FROM_ENV or _METER_FROM_ENV)
-        ):
+        if not any_global_provider_set():
             return False  # the common "installed, not configured" case
-        self._enabled = (
-            _global_tracer_provider() is not None or _global_meter_provider() is not None
-        )
+        self._enabled = global_tracer_provider() is not None or global_meter_provider() is not None
         return self._enabled
 
     def _tracer(self) -> Any:
-        provider = self._tracer_provider or _global_tracer_provider()
+        provider = self._tracer_provider or global_tracer_provider()
         if provider is None or isinstance(
             provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
         ):
@@ -150,13 +115,13 @@ class OtelTelemetry(Telemetry):
             self._tracer_cache = (provider, tracer)
         return tracer
 
-    def _instruments(self) -> _Instruments | None:
-        provider = self._meter_provider or _global_meter_provider()
-        if provider is None or isinstance(provider, NoOpMeterProvider | _ProxyMeterProvider):
+    def _instruments(self) -> Instruments | None:
+        provider = self._meter_provider or global_meter_provider()
+        if not usable_meter_provider(provider):
             return None
         cached_provider, instruments = self._meter_cache
         if provider is not cached_provider:
-            instruments = _Instruments(provider.get_meter(_SCOPE, _version()))
+            instruments = Instruments(provider.get_meter(_SCOPE, _version()))
             self._meter_cache = (provider, instruments)
         return instruments  # type: ignore[no-any-return]
 
@@ -228,14 +193,14 @@ class OtelTelemetry(Telemetry):
                 yield None
             else:
                 with _start(tracer, name, kind, events) as span:
-                    token = _batch_span.set(span) if batch else None
+                    token = enter_batch_span(span) if batch else None
                     try:
                         if span.is_recording():
                             span.set_attributes(span_attributes())
                         yield span
                     finally:
                         if token is not None:
-                            _batch_span.reset(token)
+                            reset(token)
             outcome = "success"
         finally:
             if instruments is not None:
@@ -254,7 +219,7 @@ class OtelTelemetry(Telemetry):
                     "error.type": type(exc).__qualname__,
                 },
             )
-        span = _batch_span.get()
+        span = current_batch_span()
         if span is not None and span.is_recording():
             span.record_exception(exc, {"messaging.message.id": event.id})
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {exc}"))
@@ -264,35 +229,6 @@ class OtelTelemetry(Telemetry):
         instruments = self._instruments()
         if instruments is not None:
             instruments.dropped.add(len(events), {"error.type": type(error).__qualname__})
-
-
-class _Instruments:
-    """The counters and the histogram of one meter."""
-
-    def __init__(self, meter: Any) -> None:
-        self.dispatched = meter.create_counter(
-            "fastapi_events.events.dispatched", "{event}", "Events dispatched"
-        )
-        self.handled = meter.create_counter(
-            "fastapi_events.events.handled", "{event}", "Events given to a handler"
-        )
-        self.failed = meter.create_counter(
-            "fastapi_events.events.failed", "{event}", "Handler failures reported"
-        )
-        self.dropped = meter.create_counter(
-            "fastapi_events.events.dropped", "{event}", "Events never handled"
-        )
-        self.duration = meter.create_histogram(
-            "fastapi_events.handler.duration", "s", "Duration of handler runs and batches"
-        )
-
-    def finished(
-        self, attributes: dict[str, Any], outcome: str, seconds: float, count: int
-    ) -> None:
-        """Record one handler run or forwarder batch."""
-        attributes = {**attributes, "fastapi_events.outcome": outcome}
-        self.handled.add(count, attributes)
-        self.duration.record(seconds, attributes)
 
 
 @contextmanager
@@ -330,4 +266,4 @@ def _batch_attributes(attributes: dict[str, Any], events: Sequence[Event]) -> di
 
 
 def _event_attributes(event: Event) -> dict[str, Any]:
-    return {"fastapi_events.event": event.key} if _event_names_in_metrics() else {}
+    return {"fastapi_events.event": event.key} if event_names_in_metrics() else {}

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from ._buffer import RequestBuffer
 from ._checks import check_providers, check_shutdown_timeout, validate_handlers
-from ._context import enter_pipeline, enter_progress
+from ._context import enter_pipeline, enter_progress, reset
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
 from ._lazy import has_lazy_payloads, resolve_lazy_payloads
@@ -29,9 +28,10 @@ from ._reporting import (
     report_failure,
     report_lost,
 )
-from ._runner import BackgroundRunner
-from ._telemetry import Telemetry, create_telemetry
-from ._work import Owed, Work
+from ._runner import BackgroundRunner, Tracked
+from ._telemetry import Telemetry
+from ._telemetry_setup import create_telemetry
+from ._work import LateQueue, Owed, Work
 from .errors import (
     ConfigurationError,
     EventLoopClosedError,
@@ -83,9 +83,8 @@ class EventPipeline:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], Event]] = []
-        # A drained buffer: what is added to it goes to its ordered background queue.
-        self._outside = RequestBuffer(self)
-        self._outside.drained = True
+        # Events submitted outside requests (and what their handlers chain): one queue.
+        self._outside = LateQueue(self.handlers, self.run, self._spawn_fresh, _as_is)
 
     def bind_loop(self) -> None:
         """Remember the running loop (called per request: test clients may switch loops);
@@ -142,7 +141,16 @@ class EventPipeline:
         Events submitted outside requests share one ordered queue, so they are handled in
         submission order and in batches (a forwarder sends them together).
         """
-        self._outside.add(event)
+        self.call_in_loop(self._outside.add, event)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of the app's latest request or startup, or ``None`` before."""
+        return self._loop
+
+    def _spawn_fresh(self, coro: Coroutine[Any, Any, None], tracked: Tracked) -> asyncio.Task[None]:
+        # A task of its own, in an empty context: no request buffer of whoever submitted.
+        return contextvars.Context().run(self.runner.spawn, coro, tracked)
 
     async def handle(self, events: list[Event]) -> None:
         """Drain ``events`` now; if the calling task is cancelled meanwhile, what is still
@@ -174,7 +182,7 @@ class EventPipeline:
             else:
                 await asyncio.gather(*[self._run(h, work.events, p) for h, p in parts])
         finally:
-            token.var.reset(token)
+            reset(token)
 
     async def _run(
         self, handler: BaseEventHandler, events: list[Event], progress: Progress
@@ -196,7 +204,7 @@ class EventPipeline:
         else:
             progress.finish()
         finally:
-            token.var.reset(token)
+            reset(token)
 
     async def wait_for_pending(self, timeout: float | None = None) -> None:
         """Wait until every background event of this pipeline has been handled."""
@@ -234,3 +242,7 @@ class EventPipeline:
 
     def _report_lost(self, owed: list[Owed], error: Exception) -> None:
         report_lost(owed, error, self.on_error, self.telemetry)
+
+
+async def _as_is(work: Awaitable[None]) -> None:
+    await work

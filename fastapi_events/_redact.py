@@ -18,6 +18,8 @@ __all__ = [
     "capped_repr",
     "capped_text",
     "describe",
+    "describe_event",
+    "describe_handler",
     "describe_validation_error",
     "field_path",
     "sized",
@@ -96,3 +98,17 @@ def describe_validation_error(exc: BaseException) -> str | None:
     more = f"; and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
     title = capped_text(str(exc.title), 64)
     return f"{len(errors)} validation error(s) for {title}: {'; '.join(listed)}{more}"
+
+
+def describe_event(event: Any, limit: int = 80) -> str:
+    """The event's name for a log line or message, repr-quoted and capped at ``limit``."""
+    return capped_repr(event.key, limit)
+
+
+def describe_handler(handler: object) -> str:
+    """Return a readable qualified name for a handler object or function."""
+    if handler is None:
+        return "<none>"
+    target = handler if callable(handler) and hasattr(handler, "__qualname__") else type(handler)
+    module = getattr(target, "__module__", None) or "?"
+    return f"{module}.{getattr(target, '__qualname__', repr(target))}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import current_error_hook, current_telemetry
 from ._event import Event
-from ._redact import capped_repr, describe_validation_error
+from ._redact import capped_repr, describe_event, describe_handler, describe_validation_error
 
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
@@ -34,11 +34,6 @@ logger = logging.getLogger("fastapi_events")
 ErrorHook = Callable[[Event, Any, BaseException], None]
 
 
-def describe_event(event: Event, limit: int = 80) -> str:
-    """The event's name for a log line or message, repr-quoted and capped at ``limit``."""
-    return capped_repr(event.key, limit)
-
-
 def must_propagate(exc: BaseException) -> bool:
     """True for what no error boundary may swallow: the cancellation of the running task
     itself, ``KeyboardInterrupt`` and ``SystemExit``.
@@ -54,15 +49,6 @@ def must_propagate(exc: BaseException) -> bool:
             return True
         return task.cancelling() > 0
     return isinstance(exc, (KeyboardInterrupt, SystemExit))
-
-
-def describe_handler(handler: object) -> str:
-    """Return a readable qualified name for a handler object or function."""
-    if handler is None:
-        return "<none>"
-    target = handler if callable(handler) and hasattr(handler, "__qualname__") else type(handler)
-    module = getattr(target, "__module__", None) or "?"
-    return f"{module}.{getattr(target, '__qualname__', repr(target))}"
 
 
 def report_failure(

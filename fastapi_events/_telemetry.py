@@ -14,7 +14,7 @@ from typing import Any
 
 from ._event import Event
 
-__all__ = ["Telemetry", "create_telemetry"]
+__all__ = ["Telemetry"]
 
 
 class Telemetry:
@@ -42,15 +42,3 @@ class Telemetry:
 
     def on_lost(self, events: Sequence[Event], error: BaseException) -> None:
         """Called with events no handler will see (shutdown timeout, cancelled task)."""
-
-
-def create_telemetry(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry | None:
-    """Return the telemetry for a pipeline, or ``None`` when there is nothing to record
-    (opentelemetry is not installed: then no call site does any work)."""
-    from .otel import HAS_OTEL_INSTALLED
-
-    if not HAS_OTEL_INSTALLED:
-        return None
-    from ._otel_impl import OtelTelemetry
-
-    return OtelTelemetry(tracer_provider, meter_provider)

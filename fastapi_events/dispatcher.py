@@ -7,14 +7,12 @@ from enum import Enum
 from typing import Any
 
 from . import _store
-from ._buffer import RequestBuffer
-from ._context import current_buffer
+from ._context import EventBuffer, RunningPipeline, current_buffer, current_running_pipeline
 from ._env import EnvFlag
 from ._event import Event, EventName, normalize_event_name
 from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
 from ._payload import is_pydantic_model, prepare_payload
-from ._pipeline import EventPipeline
 from ._redact import capped_repr, describe
 from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from .errors import (
@@ -156,10 +154,15 @@ def _name_and_payload(first: Any, payload: Any, event_name: EventName | None) ->
     return name, first
 
 
-def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None) -> None:
+def _route(event: Event, buffer: EventBuffer | None, middleware_id: int | None) -> None:
     if middleware_id is None:
-        raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
-    if buffer is not None and buffer.middleware_id == middleware_id:
+        # A handler of an event submitted outside requests chains: same pipeline.
+        running = current_running_pipeline()
+        if running is None:
+            raise OutsideEventScopeError(OUTSIDE_SCOPE_MESSAGE)
+        _announce(running, event)
+        running.submit(event)
+    elif buffer is not None and buffer.middleware_id == middleware_id:
         _announce(buffer.pipeline, event)
         buffer.add(event)
     else:
@@ -168,7 +171,7 @@ def _route(event: Event, buffer: RequestBuffer | None, middleware_id: int | None
         pipeline.submit(event)
 
 
-def _announce(pipeline: EventPipeline, event: Event) -> None:
+def _announce(pipeline: RunningPipeline, event: Event) -> None:
     telemetry = pipeline.telemetry
     if telemetry is not None:
         telemetry.on_dispatch(event)

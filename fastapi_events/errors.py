@@ -1,18 +1,32 @@
-"""Exceptions raised by fastapi_events.
+"""Exceptions raised or reported by fastapi_events, all in this module.
 
 Every exception derives from :class:`FastapiEventError`, which derives from
 :class:`Exception` (0.12 derived from ``BaseException``, so ``except Exception``
-missed it).
+missed it)::
+
+    FastapiEventError
+    ├── ConfigurationError                        bad argument, handler or schema (construction)
+    ├── MissingEventNameError
+    │   ├── MissingEventNameDuringRegistration
+    │   └── MissingEventNameDuringDispatch
+    ├── MultiplePayloadsDetectedDuringDispatch    (also ValueError)
+    ├── InvalidEventNameError                     (also TypeError)
+    ├── OutsideEventScopeError                    (also LookupError)
+    │   └── UnknownMiddlewareIdError
+    ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
+    ├── SerializationError                        an event <-> a message (also ValueError)
+    ├── SQSDeliveryError                          reported per event by the SQS forwarder
+    └── reported to ``on_error`` for events never handled:
+        ├── ShutdownTimeoutError                  (also TimeoutError)
+        ├── EventsCancelledError
+        └── EventLoopClosedError                  (also RuntimeError)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ._redact import capped_repr, capped_text
-
-if TYPE_CHECKING:
-    from ._event import Event
 
 __all__ = [
     "ConfigurationError",
@@ -27,6 +41,7 @@ __all__ = [
     "OutsideEventScopeError",
     "PendingEventsTimeout",
     "SQSDeliveryError",
+    "SerializationError",
     "ShutdownTimeoutError",
     "UnknownMiddlewareIdError",
 ]
@@ -109,7 +124,7 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
     .. versionadded:: 1.0
     """
 
-    def __init__(self, events: list[Event], timeout: float | None) -> None:
+    def __init__(self, events: list[Any], timeout: float | None) -> None:
         names = ", ".join(f"{capped_repr(e.key, 60)} (id {e.id})" for e in events[:10])
         more = f" and {len(events) - 10} more" if len(events) > 10 else ""
         super().__init__(f"{len(events)} event(s) still pending after {timeout}s: {names}{more}")
@@ -130,3 +145,11 @@ class SQSDeliveryError(FastapiEventError):
         super().__init__(capped_text(message))  # SQS's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault
+
+
+class SerializationError(FastapiEventError, ValueError):
+    """An event could not be turned into a message (or a message back into an event); only
+    that event is reported.
+
+    .. versionadded:: 1.0
+    """

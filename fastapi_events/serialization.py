@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ._event import Event
 from ._json import dumps, json_default
 from ._redact import capped_repr, capped_text, sized
-from .errors import ConfigurationError, FastapiEventError
+from .errors import ConfigurationError, SerializationError
 
 __all__ = [
     "JSON_CONTENT_TYPE",
@@ -54,13 +54,6 @@ _CE_JSON_CONTENT_TYPE = "application/cloudevents+json"
 
 #: 0.12's serializer: called with the ``(name, payload)`` pair, returns the body.
 Serializer = Callable[[Any], str | bytes]
-
-
-class SerializationError(FastapiEventError, ValueError):
-    """An event could not be turned into a message; only that event is reported.
-
-    .. versionadded:: 1.0
-    """
 
 
 @dataclass(frozen=True, slots=True)
