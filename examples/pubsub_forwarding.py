@@ -26,8 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-from fastapi import FastAPI
+try:
+    import httpx
+    from fastapi import FastAPI
+    from google.cloud import pubsub_v1  # noqa: F401  (the forwarder imports it lazily)
+except ImportError as missing:  # one line naming the extra, instead of a traceback
+    sys.exit(f"this example needs {missing.name}: pip install -e '.[google,examples]'")
 
 from fastapi_events import wait_for_pending
 from fastapi_events.dispatcher import dispatch

@@ -23,8 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-from fastapi import FastAPI
+try:
+    import boto3  # noqa: F401  (checked here: the forwarder imports it lazily)
+    import httpx
+    from fastapi import FastAPI
+except ImportError as missing:  # one line naming the extra, instead of a traceback
+    sys.exit(f"this example needs {missing.name}: pip install -e '.[aws,examples]'")
 
 from fastapi_events import wait_for_pending
 from fastapi_events.dispatcher import dispatch
