@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from ._redact import describe
 
-__all__ = ["Event", "EventName", "normalize_event_name"]
+__all__ = ["Event", "EventName", "normalize_event_name", "with_payload"]
 
 EventName = str | Enum
 
@@ -33,28 +34,55 @@ def normalize_event_name(name: EventName) -> str:
     )
 
 
-class Event:
-    """One dispatched event.
+class Event(tuple[EventName, Any]):
+    """One dispatched event: the ``(name, payload)`` tuple of fastapi-events 0.12, plus metadata.
 
-    It unpacks and indexes like the ``(name, payload)`` tuple of fastapi-events 0.12
-    (``name, payload = event``; ``event[0]``, ``event[1]``) and compares equal to that
-    tuple, and it carries metadata captured at dispatch.
+    It is a real ``tuple`` of two items, so code written for 0.12 keeps working:
+    ``name, payload = event``, ``event[0]``, ``event[-1]``, slicing (a plain ``tuple``),
+    ``len(event) == 2``, ``json.dumps(event)`` (``'["name", payload]'``) and
+    ``event == ("name", payload)``. Equality and hashing are the tuple's: two events with
+    equal names and payloads are equal whatever their ids (compare ``.id`` to tell two
+    dispatches apart), and hashing raises ``TypeError`` for an unhashable payload (a dict),
+    as it would for the plain tuple. The two items are read-only, like a tuple's.
+
+    The metadata lives beside the items, in the instance ``__dict__`` (a tuple subclass
+    cannot have ``__slots__``); it survives ``pickle`` and ``copy``.
 
     Attributes:
-        name: the event name as dispatched (a ``str`` or an ``Enum`` member).
-        payload: the payload handlers see (validated/dumped, lazy payloads evaluated).
+        name: the event name as dispatched (a ``str`` or an ``Enum`` member); ``event[0]``.
+        payload: the payload handlers see (validated/dumped, lazy payloads evaluated);
+            ``event[1]``.
         key: the name as a string, used for pattern matching (an Enum's value).
-        trace_context: W3C trace headers captured at dispatch, or ``None``.
-        correlation_id: an optional correlation id captured at dispatch.
+        trace_context: W3C trace headers captured at dispatch, or ``None``; settable.
+        correlation_id: an optional correlation id captured at dispatch; settable.
 
     .. versionadded:: 1.0
        The metadata; 0.12 passed a plain 2-tuple.
     """
 
-    __slots__ = ("_id", "_ts", "correlation_id", "key", "name", "payload", "trace_context")
+    # Defaults on the class: an instance stores only what differs (at dispatch: key, _ts).
+    _id: str | None = None
+    trace_context: Mapping[str, str] | None = None
+    correlation_id: str | None = None
+    key: str
+    _ts: float
 
-    def __init__(
-        self,
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> EventName:
+            """The event name as dispatched."""
+
+        @property
+        def payload(self) -> Any:
+            """The payload."""
+
+    else:
+        name = property(itemgetter(0), doc="The event name as dispatched (``event[0]``).")
+        payload = property(itemgetter(1), doc="The payload handlers see (``event[1]``).")
+
+    def __new__(
+        cls,
         name: EventName,
         payload: Any = None,
         key: str | None = None,
@@ -63,14 +91,17 @@ class Event:
         timestamp: float | None = None,
         trace_context: Mapping[str, str] | None = None,
         correlation_id: str | None = None,
-    ) -> None:
-        self.name = name
-        self.payload = payload
+    ) -> Event:
+        self = tuple.__new__(cls, (name, payload))
         self.key = normalize_event_name(name) if key is None else key
-        self._id = id
         self._ts = time.time() if timestamp is None else timestamp
-        self.trace_context = trace_context
-        self.correlation_id = correlation_id
+        if id is not None:
+            self._id = id
+        if trace_context is not None:
+            self.trace_context = trace_context
+        if correlation_id is not None:
+            self.correlation_id = correlation_id
+        return self
 
     @property
     def id(self) -> str:
@@ -89,24 +120,17 @@ class Event:
         """When the event was dispatched, in seconds since the epoch."""
         return self._ts
 
-    def __iter__(self) -> Iterator[Any]:
-        yield self.name
-        yield self.payload
-
-    def __len__(self) -> int:
-        return 2
-
-    def __getitem__(self, index: int) -> Any:
-        return (self.name, self.payload)[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Event):
-            return (self.name, self.payload, self.id) == (other.name, other.payload, other.id)
-        if isinstance(other, tuple):
-            return (self.name, self.payload) == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable payloads: unhashable, like a list
+    def __reduce__(self) -> tuple[Any, ...]:
+        self.id  # noqa: B018 - fix the id before it is copied
+        return (type(self), (self[0], self[1]), dict(self.__dict__))
 
     def __repr__(self) -> str:
-        return f"Event(name={self.name!r}, payload={self.payload!r}, id={self.id!r})"
+        return f"Event(name={self[0]!r}, payload={self[1]!r}, id={self.id!r})"
+
+
+def with_payload(event: Event, payload: Any) -> Event:
+    """A copy of ``event`` with another payload and the same metadata, id included."""
+    event.id  # noqa: B018 - fix the id so both share it
+    twin = tuple.__new__(type(event), (event[0], payload))
+    twin.__dict__.update(event.__dict__)
+    return twin

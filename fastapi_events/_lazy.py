@@ -6,16 +6,21 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ._event import Event, with_payload
 from ._payload import prepare_payload
 from ._reporting import report_failure
 
-__all__ = ["LazyPayload", "has_lazy_payloads", "resolve_lazy_payloads"]
+__all__ = ["LazyPayload", "has_lazy_payloads", "resolve_lazy_payloads", "settled"]
 
 
 class LazyPayload:
-    """A callable payload and how to validate its result once it is called."""
+    """A callable payload and how to validate its result once it is called.
 
-    __slots__ = ("dump", "dump_args", "factory", "schema")
+    ``resolved`` is the event handlers received, with the value, once it is evaluated:
+    an :class:`Event` is a tuple, so its payload is never replaced in place.
+    """
+
+    __slots__ = ("dump", "dump_args", "factory", "resolved", "schema")
 
     def __init__(
         self,
@@ -28,6 +33,7 @@ class LazyPayload:
         self.schema = schema
         self.dump = dump
         self.dump_args = dump_args
+        self.resolved: Event | None = None
 
     async def evaluate(self) -> Any:
         """Call the factory (awaiting an awaitable result) and validate the value."""
@@ -40,23 +46,41 @@ class LazyPayload:
 def has_lazy_payloads(events: list[Any]) -> bool:
     """True if any event still has a lazy payload (checked without a coroutine)."""
     for event in events:  # noqa: SIM110 - a loop is cheaper than any() and its generator
-        if type(event.payload) is LazyPayload:
+        if type(event[1]) is LazyPayload:
             return True
     return False
 
 
-async def resolve_lazy_payloads(events: list[Any]) -> list[Any]:
-    """Evaluate the lazy payloads among ``events``; drop (and report) those that fail."""
+async def resolve_lazy_payloads(events: list[Event]) -> list[Event]:
+    """``events`` with each lazy payload evaluated (once); drop (and report) those that fail.
+
+    An evaluated event is a new :class:`Event` with the value and the original's metadata.
+    """
     resolved = []
     for event in events:
-        lazy = event.payload
+        lazy = event[1]
         if type(lazy) is LazyPayload:
-            try:
-                event.payload = await lazy.evaluate()
-            except Exception as exc:
-                report_failure(
-                    event, lazy.factory, exc, message="lazy payload %s failed for event %s (id %s)"
-                )
-                continue
+            if lazy.resolved is None:
+                try:
+                    value = await lazy.evaluate()
+                except Exception as exc:
+                    report_failure(
+                        event,
+                        lazy.factory,
+                        exc,
+                        message="lazy payload %s failed for event %s (id %s)",
+                    )
+                    continue
+                lazy.resolved = with_payload(event, value)
+            event = lazy.resolved
         resolved.append(event)
     return resolved
+
+
+def settled(event: Event) -> Event:
+    """The event handlers received for ``event`` once its lazy payload is evaluated, else
+    ``event`` itself."""
+    lazy = event[1]
+    if type(lazy) is LazyPayload and lazy.resolved is not None:
+        return lazy.resolved
+    return event

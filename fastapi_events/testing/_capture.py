@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, overload
 
 from .._event import Event, EventName, normalize_event_name
+from .._lazy import settled
 from .._observers import dispatch_observers
 from ._assertions import EventAssertions
 
@@ -81,8 +82,8 @@ class EventCapture(_Observing, EventAssertions):
 
     It records events when ``dispatch()`` is called, before any handler runs, as the
     :class:`~fastapi_events.Event` objects handlers receive (name, payload, ``id``,
-    ``timestamp``, ``trace_context``, ``correlation_id``). A lazy payload is evaluated
-    in place once the event is handled.
+    ``timestamp``, ``trace_context``, ``correlation_id``). An event with a lazy payload
+    is shown with its value once it is handled (as the event its handlers received).
 
     Attributes:
         handle: ``True``: events are also handled as usual. ``False``: recorded only; no
@@ -109,7 +110,7 @@ class EventCapture(_Observing, EventAssertions):
     @property
     def events(self) -> list[Event]:
         """The recorded events, oldest first (a copy)."""
-        return list(self._events)
+        return [settled(event) for event in self._events]
 
     def clear(self) -> None:
         """Forget the events recorded so far."""
@@ -135,7 +136,9 @@ class EventCapture(_Observing, EventAssertions):
     def __getitem__(self, index: slice) -> list[Event]: ...
 
     def __getitem__(self, index: int | slice) -> Event | list[Event]:
-        return self._events[index]
+        if isinstance(index, slice):
+            return [settled(event) for event in self._events[index]]
+        return settled(self._events[index])
 
     def __bool__(self) -> bool:
         return bool(self._events)  # like the list it stands for: `assert not events`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
@@ -78,6 +79,17 @@ async def test_pattern_matching(pattern: Any, name: Any, matches: bool) -> None:
     handler.register(lambda event: seen.append(event.name), event_name=pattern)
     await run(handler, (name, None))
     assert seen == ([name] if matches else [])
+
+
+async def test_functions_receive_the_0_12_tuple() -> None:
+    """A registered function gets a real (name, payload) tuple, as in 0.12 (issue #10)."""
+    handler = LocalHandler()
+    seen: list[Any] = []
+    handler.register(seen.append, event_name="user.*")
+    await run(handler, ("user.created", {"id": 1}))
+    (event,) = seen
+    assert isinstance(event, tuple) and len(event) == 2 and event == ("user.created", {"id": 1})
+    assert json.dumps(event) == '["user.created", {"id": 1}]'
 
 
 async def test_functions_run_in_registration_order_for_each_event() -> None:
