@@ -9,7 +9,7 @@ from typing import Any
 from . import _store
 from ._context import EventBuffer, RunningPipeline, current_buffer, current_running_pipeline
 from ._env import EnvFlag
-from ._event import Event, EventName, normalize_event_name
+from ._event import Event, EventName, dispatched_event, normalize_event_name
 from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
 from ._payload import is_pydantic_model, prepare_payload
@@ -88,13 +88,13 @@ def dispatch(
             payload_schema_cls_dict_args,
         )
     buffer = current_buffer(None)
-    event = Event(
-        name, payload, key, correlation_id=None if buffer is None else buffer.correlation_id
-    )
+    event = dispatched_event(name, payload, key, None if buffer is None else buffer.correlation_id)
     if dispatch_observers and notify_observers(event):
         return
     if buffer is not None and middleware_id is None:
-        _announce(buffer.pipeline, event)
+        telemetry = buffer.pipeline.telemetry  # _announce() inlined: the hot path
+        if telemetry is not None:
+            telemetry.on_dispatch(event)
         buffer.add(event)
     else:
         _route(event, buffer, middleware_id)
