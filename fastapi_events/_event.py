@@ -10,11 +10,14 @@ from enum import Enum
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ._redact import describe
+from ._redact import capped_repr, describe
 
 __all__ = ["Event", "EventName", "dispatched_event", "normalize_event_name", "with_payload"]
 
 EventName = str | Enum
+
+#: The most characters of the name and of the payload an Event's repr shows.
+_REPR_LIMIT = 120
 
 
 def normalize_event_name(name: EventName) -> str:
@@ -46,7 +49,8 @@ class Event(tuple[EventName, Any]):
     as it would for the plain tuple. The two items are read-only, like a tuple's.
 
     The metadata lives beside the items, in the instance ``__dict__`` (a tuple subclass
-    cannot have ``__slots__``); it survives ``pickle`` and ``copy``.
+    cannot have ``__slots__``); it survives ``pickle`` and ``copy``. The ``repr`` shows
+    the name, the payload (each cut to a few hundred characters at most) and the id.
 
     Attributes:
         name: the event name as dispatched (a ``str`` or an ``Enum`` member); ``event[0]``.
@@ -125,7 +129,8 @@ class Event(tuple[EventName, Any]):
         return (type(self), (self[0], self[1]), dict(self.__dict__))
 
     def __repr__(self) -> str:
-        return f"Event(name={self[0]!r}, payload={self[1]!r}, id={self.id!r})"
+        name, payload = capped_repr(self[0], _REPR_LIMIT), capped_repr(self[1], _REPR_LIMIT)
+        return f"Event(name={name}, payload={payload}, id={self.id!r})"
 
 
 _new_tuple = tuple.__new__

@@ -117,6 +117,14 @@ def test_repr_names_the_items_and_the_id() -> None:
     assert repr(event) == "Event(name='x', payload={'a': 1}, id='id-1')"
 
 
+def test_repr_of_a_huge_event_stays_short() -> None:
+    """A megabyte name or payload is cut in the repr, which keeps its style."""
+    event = Event("n" * 2**20, {"blob": "x" * 2**20, "items": list(range(10_000))}, id="id-1")
+    text = repr(event)
+    assert len(text) <= MAX_MESSAGE
+    assert text.startswith("Event(name='nnn") and text.endswith(", id='id-1')")
+
+
 @pytest.mark.parametrize(
     "clone",
     [
