@@ -47,9 +47,9 @@ class RequestBuffer:
         """The request's correlation id (looked up at the first event), or ``None``."""
         found = self._correlation_id
         if found is False:
-            found = find_correlation_id(self.scope, self.pipeline.correlation_headers)
-            if self.scope is not None:
-                self._correlation_id = found
+            found = self._correlation_id = find_correlation_id(
+                self.scope, self.pipeline.correlation_headers
+            )
         return found  # type: ignore[return-value]
 
     @property
