@@ -7,13 +7,15 @@ This rewrites them while the API reference is built; the source stays as it is.
 - ``:class:`~a.b.C``` (and ``func``, ``meth``, ``attr``, ``mod``, ``data``, ``exc``, ``obj``)
   becomes an optional cross-reference: a link where the target is documented, plain code
   otherwise (so a reference to an undocumented object never fails the strict build).
-- ``Text::`` followed by an indented block becomes ``Text:`` and a fenced Python block.
+- ``Text::`` followed by an indented block becomes ``Text:`` and a fenced block: Python
+  where the block parses as Python, plain text otherwise (a diagram).
 - ``.. versionadded:: V`` / ``.. versionchanged:: V`` / ``.. deprecated:: V`` become a line
   in italics.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 import textwrap
@@ -72,6 +74,14 @@ def _literal_intro(line: str) -> str:
     return f"{head}:" if head.strip() else ""
 
 
+def _language(code: list[str]) -> str:
+    try:
+        ast.parse("\n".join(code))
+    except SyntaxError:
+        return "text"
+    return "python"
+
+
 def _convert_lines(lines: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
@@ -86,7 +96,7 @@ def _convert_lines(lines: list[str]) -> list[str]:
             else:
                 code = textwrap.dedent("\n".join(body)).strip("\n").splitlines()
                 fence = " " * pad + "```"
-                out += [_literal_intro(line), "", fence + "python"]
+                out += [_literal_intro(line), "", fence + _language(code)]
                 out += [" " * pad + c if c else "" for c in code] + [fence]
             i = end
         else:
@@ -97,8 +107,13 @@ def _convert_lines(lines: list[str]) -> list[str]:
 
 def to_markdown(text: str, resolve: Resolver = lambda name: name) -> str:
     """The Markdown for a docstring's text; ``resolve`` turns a role's target into a path."""
-    text = "\n".join(_convert_lines(text.splitlines()))
-    return ROLE.sub(lambda match: _role(match, resolve), text)
+    out: list[str] = []
+    in_code = False
+    for line in _convert_lines(text.splitlines()):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        out.append(line if in_code else ROLE.sub(lambda match: _role(match, resolve), line))
+    return "\n".join(out)
 
 
 def _resolver(obj: griffe.Object) -> Resolver:
