@@ -18,7 +18,7 @@ from ._checks import check_providers, check_shutdown_timeout, validate_handlers
 from ._context import enter_pipeline, enter_progress, reset
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
-from ._lazy import has_lazy_payloads, resolve_lazy_payloads
+from ._payload import has_lazy_payloads, resolve_lazy_payloads
 from ._progress import Progress
 from ._reporting import (
     ErrorHook,

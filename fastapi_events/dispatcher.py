@@ -10,9 +10,8 @@ from . import _store
 from ._context import EventBuffer, RunningPipeline, current_buffer, current_running_pipeline
 from ._env import EnvFlag
 from ._event import Event, EventName, dispatched_event, normalize_event_name
-from ._lazy import LazyPayload
 from ._observers import dispatch_observers, notify_observers
-from ._payload import is_pydantic_model, prepare_payload
+from ._payload import LazyPayload, is_pydantic_model, prepare_payload
 from ._redact import capped_repr, describe
 from .constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from .errors import (

@@ -9,8 +9,8 @@ from types import TracebackType
 from typing import Any, overload
 
 from .._event import Event, EventName, normalize_event_name
-from .._lazy import settled
 from .._observers import dispatch_observers
+from .._payload import settled
 from ._assertions import EventAssertions
 
 __all__ = ["EventCapture", "EventMute", "capture_events", "mute_events"]

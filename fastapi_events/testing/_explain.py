@@ -10,7 +10,7 @@ from typing import Any
 
 from .._env import EnvFlag
 from .._event import Event
-from .._lazy import LazyPayload
+from .._payload import LazyPayload
 from ..constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 
 __all__ = [

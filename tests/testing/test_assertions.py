@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from fastapi_events import Event
-from fastapi_events._lazy import LazyPayload
+from fastapi_events._payload import LazyPayload
 from fastapi_events.constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from fastapi_events.testing import (
     assert_dispatched,
