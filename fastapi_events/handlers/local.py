@@ -101,6 +101,21 @@ class LocalHandler(BaseEventHandler):
         self._registrations.clear()
         self._matches.clear()
 
+    def snapshot(self) -> tuple[object, ...]:
+        """The current registrations, to give back to :meth:`restore` (test isolation).
+
+        .. versionadded:: 1.0
+        """
+        return tuple(self._registrations)
+
+    def restore(self, snapshot: tuple[object, ...]) -> None:
+        """Make the registrations what they were at :meth:`snapshot`.
+
+        .. versionadded:: 1.0
+        """
+        self._registrations[:] = snapshot  # type: ignore[assignment]
+        self._matches.clear()
+
     def matching(self, name: str) -> tuple[CallPlan, ...]:
         """The plans registered for a normalised event name, in registration order; cached
         for names of up to 256 characters."""

@@ -36,16 +36,15 @@ def isolated_registrations(
 
     .. versionadded:: 1.0
     """
-    handler_snapshots = [(h, list(h._registrations)) for h in handlers]
-    registry_snapshots = [(r, dict(r._schemas)) for r in registries]
+    handler_snapshots = [(h, h.snapshot()) for h in handlers]
+    registry_snapshots = [(r, dict(r)) for r in registries]
     observers = list(dispatch_observers)
     try:
         yield
     finally:
-        for handler, registrations in handler_snapshots:
-            handler._registrations[:] = registrations
-            handler._matches.clear()
+        for handler, snapshot in handler_snapshots:
+            handler.restore(snapshot)
         for schema_registry, schemas in registry_snapshots:
-            schema_registry._schemas.clear()
-            schema_registry._schemas.update(schemas)
+            schema_registry.clear()
+            schema_registry.update(schemas)
         dispatch_observers[:] = observers

@@ -31,7 +31,7 @@ def _busy_elsewhere(
     """
     busy = []
     for pipeline in _store.all_pipelines():
-        loop = pipeline._loop
+        loop = pipeline.loop
         if loop is None or loop is current or not len(pipeline.runner):
             continue
         if loop.is_running() and not loop.is_closed():
@@ -61,7 +61,7 @@ def _round_trips(
     with ``call_soon_threadsafe``; once a later round trip has come back, that hand-over
     has run, so the event is pending (or done) when the runners are checked.
     """
-    loops = {p._loop for p in _store.all_pipelines() if p._loop is not None}
+    loops = {p.loop for p in _store.all_pipelines() if p.loop is not None}
     return [
         asyncio.run_coroutine_threadsafe(_noop(), loop)
         for loop in loops
