@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from ._checks import check_providers, check_shutdown_timeout, validate_handlers
 from ._context import enter_pipeline, enter_progress, reset
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
+from ._durability import link_spool
 from ._event import Event
 from ._payload import has_lazy_payloads, resolve_lazy_payloads
 from ._progress import Progress
@@ -40,6 +42,7 @@ from .errors import (
     ShutdownTimeoutError,
 )
 from .handlers.base import BaseEventHandler
+from .spool import Spool, SpooledEvent
 
 __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "EventPipeline", "validate_handlers"]
 
@@ -60,6 +63,7 @@ class EventPipeline:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        spool: Spool | None = None,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ConfigurationError(
@@ -71,6 +75,7 @@ class EventPipeline:
         self.on_error = on_error
         self.shutdown_timeout = check_shutdown_timeout(shutdown_timeout)
         check_providers(tracer_provider, meter_provider)
+        self._spool = None if spool is None else link_spool(spool, self.handlers)
         self.runner = BackgroundRunner(self._report_cancelled)
         self._telemetry = create_telemetry(tracer_provider, meter_provider)
         #: The telemetry while it has anything to record, else ``None``: refreshed at
@@ -175,6 +180,8 @@ class EventPipeline:
         try:
             if has_lazy_payloads(work.events):
                 work.events = await resolve_lazy_payloads(work.events)
+            if self._spool is not None:
+                await self._spool.write(work)
             parts = work.parts
             if len(parts) == 1:  # the common case, without a task per handler
                 handler, progress = parts[0]
@@ -191,20 +198,29 @@ class EventPipeline:
         if not owed:
             return
         token = enter_progress(progress)
+        if self._spool is not None:  # each event is marked done as the handler settles it
+            progress.on_settle = functools.partial(self._spool.done_one, handler)
         try:
             await handler.handle_many(owed)
         except BaseException as exc:
             if must_propagate(exc) and isinstance(exc, asyncio.CancelledError):
+                self._spooled_done(handler, [e for e in owed if progress.is_settled(e)])
                 raise  # the drain itself is cancelled: the caller continues it elsewhere
             for event in progress.owed(owed):
                 report_failure(event, handler, exc, self.on_error)
             progress.finish()
+            self._spooled_done(handler, owed)
             if must_propagate(exc):
                 raise
         else:
             progress.finish()
+            self._spooled_done(handler, owed)
         finally:
             reset(token)
+
+    def _spooled_done(self, handler: BaseEventHandler, events: Sequence[Event]) -> None:
+        if self._spool is not None and events:
+            self._spool.done(handler, events)
 
     async def wait_for_pending(self, timeout: float | None = None) -> None:
         """Wait until every background event of this pipeline has been handled."""
@@ -215,6 +231,8 @@ class EventPipeline:
         failing to start is logged and the others still start."""
         self.bind_loop()
         self.refresh_telemetry()
+        if self._spool is not None:
+            await self._spool.spool.open(len(self.handlers), self._replay)
         for handler in self.handlers:
             try:
                 await handler.astart()
@@ -236,11 +254,19 @@ class EventPipeline:
                 await handler.aclose()
             except Exception:
                 logger.exception("closing handler %s failed", describe_handler(handler))
+        if self._spool is not None:
+            await self._spool.spool.close()
+
+    def _replay(self, orphans: list[SpooledEvent]) -> None:
+        if orphans and self._spool is not None:
+            self.continue_in_background(self._spool.replay(orphans))
 
     def _report_cancelled(self, owed: list[Owed]) -> None:
         self._report_lost(owed, EventsCancelledError("cancelled before it was handled"))
 
     def _report_lost(self, owed: list[Owed], error: Exception) -> None:
+        if self._spool is not None:  # what the spool holds is replayed, not lost
+            owed = self._spool.keep(owed, error)
         report_lost(owed, error, self.on_error, self.telemetry)
 
 

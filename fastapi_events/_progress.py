@@ -9,7 +9,7 @@ are continued elsewhere or reported, and never handled twice by a function that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["Progress"]
@@ -21,17 +21,21 @@ class Progress:
     Events are recognised by identity, so the batch must keep them alive (it does).
     """
 
-    __slots__ = ("_settled", "_steps", "finished")
+    __slots__ = ("_settled", "_steps", "finished", "on_settle")
 
     def __init__(self) -> None:
         #: Every event of the batch is settled (the handler returned, or was reported).
         self.finished = False
+        #: Called with each event as it is settled (the spool marks it done at once).
+        self.on_settle: Callable[[Any], None] | None = None
         self._settled: set[int] = set()
         self._steps: dict[int, int] = {}
 
     def settle(self, event: Any) -> None:
         """Mark ``event`` done for this handler (handled, or reported as failed)."""
         self._settled.add(id(event))
+        if self.on_settle is not None:
+            self.on_settle(event)
 
     def is_settled(self, event: Any) -> bool:
         """True if ``event`` needs nothing more from this handler."""

@@ -23,11 +23,15 @@ Owed = tuple[Any, list[Event]]
 class Work:
     """One batch of events for a fixed set of handler objects, with each one's progress."""
 
-    __slots__ = ("events", "parts")
+    __slots__ = ("events", "not_spooled", "parts", "spooled")
 
     def __init__(self, events: list[Event], handlers: Sequence[Any]) -> None:
         self.events = events
         self.parts = [(handler, Progress()) for handler in handlers]
+        #: Written to the pipeline's spool (or it has none to write to).
+        self.spooled = False
+        #: Ids of the events the spool refused (full, not JSON): handled without durability.
+        self.not_spooled: frozenset[str] = frozenset()
 
     def unsettled(self) -> list[Owed]:
         """Per handler, the events it has not finished, in dispatch order."""

@@ -15,6 +15,7 @@ from ._event import Event
 from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
 from .errors import ConfigurationError
+from .spool import Spool
 from .typing import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["EventHandlerASGIMiddleware"]
@@ -45,6 +46,8 @@ class EventHandlerASGIMiddleware:
         shutdown_timeout: seconds to wait at shutdown for background handling.
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider (default: the global one).
+        spool: a :class:`~fastapi_events.spool.Spool` (e.g. ``SQLiteSpool(path)``): events
+            are written before handlers see them and replayed after a crash.
         correlation_id_header: the request header(s) ``Event.correlation_id`` is read
             from (default ``X-Request-ID``, then ``X-Correlation-ID``; ``None``: none).
             asgi-correlation-id's id wins when that middleware runs.
@@ -66,6 +69,7 @@ class EventHandlerASGIMiddleware:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        spool: Spool | None = None,
         correlation_id_header: str | Sequence[str] | None = DEFAULT_CORRELATION_HEADERS,
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
@@ -85,6 +89,7 @@ class EventHandlerASGIMiddleware:
             shutdown_timeout=shutdown_timeout,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
+            spool=spool,
         )
         self.pipeline.correlation_headers = headers
 

@@ -14,6 +14,7 @@ from ._pipeline import EventPipeline
 from ._redact import capped_repr
 from ._reporting import ErrorHook
 from .errors import PendingEventsTimeout
+from .spool import Spool
 
 __all__ = ["event_scope", "wait_for_pending"]
 
@@ -26,6 +27,7 @@ async def event_scope(
     on_error: ErrorHook | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    spool: Spool | None = None,
 ) -> AsyncIterator[RequestBuffer]:
     """Collect the events dispatched inside the block and handle them at its exit.
 
@@ -42,6 +44,9 @@ async def event_scope(
             dispatch("report.generated", {"rows": 10})
         # every handler has run here
 
+    With ``spool=`` (and ``handlers``), the scope opens the spool at entry, replaying what a
+    crashed run left, and closes it at exit.
+
     Raises:
         ConfigurationError: neither or both of ``handlers`` and ``middleware_id``.
         UnknownMiddlewareIdError: no middleware has ``middleware_id``.
@@ -54,7 +59,10 @@ async def event_scope(
         on_error=on_error,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        spool=spool,
     )
+    if spool is not None and owned:
+        await pipeline.start()  # opens the spool and replays what a crash left
     pipeline.bind_loop()
     pipeline.refresh_telemetry()
     buffer = RequestBuffer(pipeline)
@@ -70,6 +78,8 @@ async def event_scope(
                 await pipeline.handle(events)
             if owned:
                 await pipeline.wait_for_pending()
+                if spool is not None:
+                    await pipeline.shutdown()
     finally:
         exit_buffer(token)
 

@@ -51,6 +51,7 @@ class EventsPlugin(InitPluginProtocol):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        spool: Any = None,
     ) -> None:
         self.middleware_id = id(self) if middleware_id is None else middleware_id
         self._options: dict[str, Any] = {
@@ -62,6 +63,7 @@ class EventsPlugin(InitPluginProtocol):
             "shutdown_timeout": shutdown_timeout,
             "tracer_provider": tracer_provider,
             "meter_provider": meter_provider,
+            "spool": spool,
         }
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
