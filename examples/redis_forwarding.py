@@ -18,9 +18,13 @@ import os
 import sys
 import uuid
 
-import httpx
-import redis.asyncio as redis
-from fastapi import FastAPI
+try:
+    import httpx
+    import redis
+    import redis.asyncio
+    from fastapi import FastAPI
+except ImportError as missing:  # one line naming the extra, instead of a traceback
+    sys.exit(f"this example needs {missing.name}: pip install -e '.[redis,examples]'")
 
 from fastapi_events import wait_for_pending
 from fastapi_events.dispatcher import dispatch
@@ -72,7 +76,7 @@ async def main() -> None:
     await handler.aclose()
     if health.status_code != 200:
         sys.exit(f"Redis is not reachable at {REDIS_URL.split('@')[-1]}: set REDIS_URL")
-    reader = redis.Redis.from_url(REDIS_URL)
+    reader = redis.asyncio.Redis.from_url(REDIS_URL)
     try:
         for label, stream in streams.items():
             for _, fields in await reader.xrange(stream):

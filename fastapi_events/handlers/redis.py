@@ -5,17 +5,13 @@ connection is opened at startup or the first event.
 
 Each event becomes one stream entry (``XADD``), whose fields are:
 
-=====================  ================================================================
-``body``               the message body: 0.12's JSON array ``["name", payload]`` by
-                       default, or a CloudEvents body
-``event_name``...      one field per message attribute: ``event_name``, ``event_id``,
-                       ``content_type``, ``correlation_id``, ``traceparent``,
-                       ``tracestate`` (see :mod:`fastapi_events.serialization`)
-``ce_<attribute>``     binary CloudEvents: each ``ce-`` attribute as a ``ce_`` field
-                       (``ce_id``, ``ce_type``, ``ce_source``...) and ``content-type``,
-                       as the Kafka binding names its headers; CloudEvents has no Redis
-                       binding, so this follows the nearest one
-=====================  ================================================================
+- ``body``: the message body, 0.12's JSON array ``["name", payload]`` by default;
+- one field per message attribute: ``event_name``, ``event_id``, ``content_type``,
+  ``correlation_id``, ``traceparent``, ``tracestate`` (see
+  :mod:`fastapi_events.serialization`);
+- with binary CloudEvents, each ``ce-`` attribute as a ``ce_`` field (``ce_id``,
+  ``ce_type``, ``ce_source``...) and ``content-type``, as the Kafka binding names its
+  headers: CloudEvents has no Redis binding, so this follows the nearest one.
 
 A consumer turns an entry back into the event with
 :func:`fastapi_events.serialization.decode` on its fields.
