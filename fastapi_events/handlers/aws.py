@@ -220,7 +220,7 @@ class SQSForwardHandler(Forwarder):
     async def _forward(self, routes: dict[str, list[Event]]) -> None:
         # The queue's own size limit is read when the client is created: before batching.
         with contextlib.suppress(Exception):  # retried (and reported) per batch
-            await self.client()
+            await self.get_client()
         await super()._forward(routes)
 
     async def _reject(

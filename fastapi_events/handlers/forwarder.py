@@ -165,7 +165,7 @@ class Forwarder(BaseEventHandler):
 
     # --- client lifecycle ---------------------------------------------------------------
 
-    async def client(self) -> Any:
+    async def get_client(self) -> Any:
         """The connected client, connecting first if there is none (for this loop)."""
         return await self._slot.get(self.connect)
 
@@ -175,7 +175,7 @@ class Forwarder(BaseEventHandler):
 
     async def astart(self) -> None:
         """Connect now (called at application startup)."""
-        await self.client()
+        await self.get_client()
 
     async def aclose(self) -> None:
         """Flush and close the client; the next event connects again."""
@@ -195,7 +195,7 @@ class Forwarder(BaseEventHandler):
         return HealthStatus(True, name, "ok")
 
     async def _probe(self) -> None:
-        await self.ping(await self.client())
+        await self.ping(await self.get_client())
 
     def describe(self) -> str:
         """The handler's class and destination, for health reports and logs."""
@@ -265,7 +265,7 @@ class Forwarder(BaseEventHandler):
     async def _send_once(
         self, destination: str, batch: Sequence[OutgoingMessage]
     ) -> Sequence[Failure]:
-        client = await self.client()
+        client = await self.get_client()
         result = await outlive_cancellation(
             checked(self.send(client, destination, batch)),
             functools.partial(self._delivered, batch),
