@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi_events import event_scope
@@ -12,7 +12,7 @@ from fastapi_events.dispatcher import dispatch
 from fastapi_events.handlers.forwarder import Forwarder, OutgoingMessage, SendResult
 
 #: What one send does: raise this exception, or return what the function gives.
-Outcome = BaseException | Callable[[Sequence[OutgoingMessage]], SendResult | None]
+Outcome = BaseException | Callable[[Sequence[OutgoingMessage]], Any]
 Failure = tuple[Event, object, BaseException]
 
 
@@ -53,6 +53,8 @@ class MemoryForwarder(Forwarder):
         if isinstance(outcome, BaseException):
             raise outcome
         result = outcome(batch) if outcome is not None else None
+        if isinstance(result, Awaitable):
+            result = await result
         failed = {id(f.message) for f in result.failed} if isinstance(result, SendResult) else ()
         self.delivered += [(destination, m.event.payload) for m in batch if id(m) not in failed]
         return result

@@ -77,6 +77,10 @@ def _fail(index: int, error: Exception, retryable: bool = False) -> Outcome:
     return outcome
 
 
+def _wait(coroutine_function: Any) -> Outcome:
+    return coroutine_function  # type: ignore[no-any-return]
+
+
 async def test_events_are_grouped_by_destination_in_dispatch_order() -> None:
     """A destination function routes each event; each destination keeps dispatch order."""
     handler = MemoryForwarder(lambda event: f"topic.{event.key.split('.')[0]}")
@@ -245,3 +249,39 @@ async def test_a_batch_span_names_the_destination_or_routed() -> None:
         "send (routed)",
         "send a",
     ]
+
+
+@pytest.mark.parametrize("answer_in_time", [True, False], ids=["answered", "no-answer"])
+async def test_any_forwarder_cancelled_mid_send_neither_resends_nor_loses(
+    answer_in_time: bool,
+) -> None:
+    """The base's grace: a send answered after the cancellation settles its events."""
+    release, held = asyncio.Event(), asyncio.Event()
+
+    async def hold(batch: Sequence[OutgoingMessage]) -> None:
+        held.set()
+        await release.wait()
+
+    handler = MemoryForwarder()
+    handler.in_flight_grace = 5.0 if answer_in_time else 0.01
+    handler.outcomes = [_wait(hold)]
+    ledger = Ledger()
+    middleware = EventHandlerASGIMiddleware(
+        dispatching_app(3), handlers=[handler], on_error=ledger.on_error, shutdown_timeout=0
+    )
+    request = asyncio.ensure_future(call(middleware))
+    await held.wait()
+    request.cancel()
+    await asyncio.sleep(0.01)  # the cancellation reaches the forwarder first
+    if answer_in_time:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await middleware.pipeline.shutdown()
+    outcomes = len(handler.delivered) + len(ledger.reported)
+    release.set()
+    if answer_in_time:
+        assert (len(handler.sent), ledger.reported) == (1, [])
+    else:  # unknown outcome: the events stay owed (sent again, or reported at shutdown)
+        assert outcomes == 3
+    assert len(set(ledger.reported_ids())) == len(ledger.reported)
