@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
+from ._received import body_and_attributes, message_attributes
 from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, SerializationError
 
@@ -213,7 +214,8 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
 
     ``message`` is a message as SQS's ``receive_message`` returns it (a dict with
     ``Body`` and ``MessageAttributes``), a Pub/Sub message (``.data`` and
-    ``.attributes``), or a body (``str``/``bytes``) with its ``attributes``. Every format
+    ``.attributes``), the fields of a Redis stream entry (``body`` and one field per
+    attribute, str or bytes), or a body (``str``/``bytes``) with its ``attributes``. Every format
     of this module is recognised: the JSON array, structured and binary CloudEvents.
 
     Raises:
@@ -226,7 +228,7 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         ]:
             name, payload = decode(message)
     """
-    body, attrs = _body_and_attributes(message, attributes)
+    body, attrs = body_and_attributes(message, attributes)
     trace: dict[str, str] = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
     try:
         if "ce-specversion" in attrs:
@@ -241,35 +243,6 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     raise SerializationError(
         f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {sized(body)}"
     )
-
-
-def _body_and_attributes(
-    message: Any, attributes: Mapping[str, Any] | None
-) -> tuple[str | bytes, dict[str, str]]:
-    if isinstance(message, Mapping) and "Body" in message:
-        return message["Body"], message_attributes(message)
-    if hasattr(message, "data") and hasattr(message, "attributes"):
-        return message.data, message_attributes(message)
-    return message, message_attributes(attributes or {})
-
-
-def message_attributes(message: Any) -> dict[str, str]:
-    """The string attributes of a received message: an SQS message dict (its
-    ``MessageAttributes``), a Pub/Sub message (``.attributes``), a :class:`ReceivedEvent`,
-    or a mapping of attributes (SQS-shaped values or plain strings)."""
-    if isinstance(message, ReceivedEvent):
-        return dict(message.attributes)
-    if isinstance(message, Mapping):
-        raw = message.get("MessageAttributes", message) if "Body" in message else message
-    else:
-        raw = getattr(message, "attributes", None) or {}
-    return {key: _attribute_value(value) for key, value in raw.items()}
-
-
-def _attribute_value(value: Any) -> str:
-    if isinstance(value, Mapping):  # SQS: {"DataType": "String", "StringValue": "..."}
-        return str(value.get("StringValue", ""))
-    return str(value)
 
 
 def _from_binary_cloudevent(

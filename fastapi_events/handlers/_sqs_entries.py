@@ -10,8 +10,9 @@ from .._event import Event
 from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, SerializationError, Serializer, encode
+from ._outgoing import OutgoingMessage
 
-__all__ = ["MAX_ATTRIBUTES", "EntryBuilder", "SQSEntry", "check_queue", "unique_ids"]
+__all__ = ["MAX_ATTRIBUTES", "EntryBuilder", "SQSEntry", "check_queue", "unique_id"]
 
 #: SQS takes at most 10 attributes per message.
 MAX_ATTRIBUTES = 10
@@ -19,13 +20,13 @@ MAX_ATTRIBUTES = 10
 _OPTIONAL_ATTRIBUTES = ("tracestate", "traceparent")
 
 
-@dataclass(slots=True)
-class SQSEntry:
-    """One event's batch entry and its size as SQS counts it (body plus attributes)."""
+@dataclass(frozen=True, slots=True)
+class SQSEntry(OutgoingMessage):
+    """One event's message, its batch entry id and its size as SQS counts it (body plus
+    attributes)."""
 
-    event: Event
-    request: dict[str, Any]
-    size: int
+    entry_id: str
+    entry_size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,6 @@ class EntryBuilder:
 
     serializer: Serializer | MessageFormat | None
     id_generator: Callable[[], str] | None
-    fifo: bool
     message_group_id: str | Callable[[Event], str] | None
     attributes: Mapping[str, str] | Callable[[Event], Mapping[str, str]] | None
 
@@ -43,31 +43,39 @@ class EntryBuilder:
 
         Raises:
             SerializationError: the body or the attributes cannot be made.
-            ConfigurationError: the message group function gave no usable group.
         """
         message = encode(event, self.serializer)
         try:
-            body = message.body.decode()
+            message.body.decode()
         except UnicodeDecodeError as exc:
             raise SerializationError(
                 "SQS message bodies are text: the serializer returned bytes that are not "
                 "UTF-8; encode binary data (base64) in the serializer"
             ) from exc
         attributes = self._attributes_for(event, message.attributes)
-        request: dict[str, Any] = {
-            "Id": self.id_generator() if self.id_generator else event.id,
-            "MessageBody": body,
-            "MessageAttributes": {
-                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
-            },
-        }
-        if self.fifo:
-            request["MessageGroupId"] = self._group_for(event)
-            request["MessageDeduplicationId"] = event.id
         size = len(message.body) + sum(
             len(k.encode()) + 6 + len(v.encode()) for k, v in attributes.items()
         )
-        return SQSEntry(event, request, size)
+        entry_id = self.id_generator() if self.id_generator else event.id
+        return SQSEntry(event, message.body, attributes, entry_id, size)
+
+    def request(self, entry: SQSEntry, entry_id: str, fifo: bool) -> dict[str, Any]:
+        """The SendMessageBatch entry of ``entry`` (FIFO fields for a FIFO queue).
+
+        Raises:
+            ConfigurationError: the message group function gave no usable group.
+        """
+        request: dict[str, Any] = {
+            "Id": entry_id,
+            "MessageBody": entry.body.decode(),
+            "MessageAttributes": {
+                k: {"DataType": "String", "StringValue": v} for k, v in entry.attributes.items()
+            },
+        }
+        if fifo:
+            request["MessageGroupId"] = self._group_for(entry.event)
+            request["MessageDeduplicationId"] = entry.event.id
+        return request
 
     def _attributes_for(self, event: Event, ours: Mapping[str, str]) -> dict[str, str]:
         extra = self.attributes(event) if callable(self.attributes) else (self.attributes or {})
@@ -86,6 +94,10 @@ class EntryBuilder:
 
     def _group_for(self, event: Event) -> str:
         group = self.message_group_id
+        if group is None:
+            raise ConfigurationError(
+                "this queue is a FIFO queue (URL ending in .fifo): pass message_group_id="
+            )
         value = group(event) if callable(group) else group
         if not isinstance(value, str) or not value:
             got = "an empty str" if isinstance(value, str) else type(value).__name__
@@ -96,14 +108,13 @@ class EntryBuilder:
         return value
 
 
-def unique_ids(batch: list[SQSEntry]) -> dict[str, SQSEntry]:
-    """Index a batch by entry id; SQS rejects a whole batch with a repeated id."""
-    by_id: dict[str, SQSEntry] = {}
-    for entry in batch:
-        while entry.request["Id"] in by_id:  # an id_generator repeated itself
-            entry.request["Id"] = f"{entry.request['Id']}_{len(by_id)}"
-        by_id[entry.request["Id"]] = entry
-    return by_id
+def unique_id(entry_id: str, taken: Mapping[str, object]) -> str:
+    """``entry_id``, or a variant of it not in ``taken`` (SQS rejects a whole batch with a
+    repeated id, as an ``id_generator`` may give)."""
+    unique = entry_id
+    while unique in taken:
+        unique = f"{entry_id}_{len(taken)}_{len(unique)}"
+    return unique
 
 
 def check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
@@ -113,8 +124,12 @@ def check_queue(queue_url: object, is_fifo: bool, group: object) -> None:
         ConfigurationError: the URL is not a non-empty str, or the group does not fit.
     """
     url = capped_repr(queue_url)
+    if callable(queue_url):
+        return  # each destination's kind is known per event
     if not isinstance(queue_url, str) or not queue_url:
-        raise ConfigurationError(f"queue_url must be the queue's URL, got {url}")
+        raise ConfigurationError(
+            f"queue_url must be the queue's URL or a function (event) -> URL, got {url}"
+        )
     if is_fifo and group is None:
         raise ConfigurationError(
             f"{url} is a FIFO queue: pass message_group_id= (a str, or a function "

@@ -8,19 +8,17 @@ and so may touch handlers, once per route).
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._batching import RetryPolicy, split_batches
 from .._event import Event
-from .._redact import capped_text
-from .._reporting import report_failure
 from ..errors import SQSDeliveryError
-from ..serialization import MessageFormat, Serializer
-from ._forwarder import Forwarder
-from ._sqs_entries import EntryBuilder, SQSEntry, check_queue, unique_ids
+from ..serialization import MessageFormat, SerializationError, Serializer
+from ._batching import RetryPolicy
+from ._outgoing import Failure, OutgoingMessage, SendResult
+from ._sqs_entries import EntryBuilder, SQSEntry, check_queue, unique_id
 from ._sqs_limits import (
     DEFAULT_MAX_BYTES,
     MAX_ENTRIES,
@@ -30,17 +28,17 @@ from ._sqs_limits import (
     is_splittable,
     transport_error,
 )
+from .forwarder import Forwarder
 
 __all__ = [
     "AWS_INSTALL_HINT",
     "DEFAULT_MAX_BYTES",
     "MessageGroupId",
+    "QueueUrl",
     "RetryPolicy",
     "SQSDeliveryError",
     "SQSForwardHandler",
 ]
-
-logger = logging.getLogger(__name__)
 
 AWS_INSTALL_HINT = (
     "Package 'boto3' is not installed but required. "
@@ -52,6 +50,8 @@ _MAX_IN_FLIGHT = 2
 #: A FIFO message group: a constant, or a function of the event.
 MessageGroupId = str | Callable[[Event], str]
 MessageAttributes = Mapping[str, str] | Callable[[Event], Mapping[str, str]]
+#: A queue URL, or a function of the event giving one (routing by event).
+QueueUrl = str | Callable[[Event], str]
 
 
 class SQSForwardHandler(Forwarder):
@@ -66,7 +66,9 @@ class SQSForwardHandler(Forwarder):
     halves; anything that cannot be sent is reported for its event only.
 
     Args:
-        queue_url: the queue's URL; a ``.fifo`` URL needs ``message_group_id``.
+        queue_url: the queue's URL, or ``event -> URL`` to route each event to its queue
+            (events are grouped per queue, in order); a ``.fifo`` URL needs
+            ``message_group_id``.
         region_name: the AWS region of the queue.
         serializer: ``(name, payload) -> str | bytes`` (0.12's), or a message format.
         id_generator: ``() -> str`` for batch entry ids (default: the event id).
@@ -91,14 +93,18 @@ class SQSForwardHandler(Forwarder):
 
     .. versionchanged:: 1.0
        Batches are split by size, failures retried and reported; keyword-only options;
-       ``max_bytes`` is capped by the queue's ``MaximumMessageSize``.
+       ``max_bytes`` is capped by the queue's ``MaximumMessageSize``; ``queue_url`` may
+       be a function of the event; built on the public
+       :class:`~fastapi_events.handlers.forwarder.Forwarder`.
     """
 
     messaging_system = "aws_sqs"
+    client_per_loop = False  # boto3 clients are thread-safe
+    log = logging.getLogger(__name__)
 
     def __init__(
         self,
-        queue_url: str,
+        queue_url: QueueUrl,
         region_name: str,
         serializer: Serializer | MessageFormat | None = None,
         id_generator: Callable[[], str] | None = None,
@@ -110,166 +116,135 @@ class SQSForwardHandler(Forwarder):
         retry: RetryPolicy | None = None,
         **boto_client_kwargs: Any,
     ) -> None:
-        super().__init__()
         self._boto3 = _import_boto3()
         check_limits(max_batch_size, max_bytes)
         self.is_fifo = isinstance(queue_url, str) and queue_url.endswith(".fifo")
         check_queue(queue_url, self.is_fifo, message_group_id)
+        super().__init__(
+            queue_url,
+            serializer=serializer,
+            max_batch_size=max_batch_size,
+            max_batch_bytes=max_bytes,
+            retry=retry,
+        )
         self.queue_url = queue_url
         self.region_name = region_name
-        self.serializer = serializer
         self.id_generator = id_generator
-        self.max_batch_size = max_batch_size
         self.max_bytes = max_bytes
         self._limit = ByteLimit(max_bytes)
         self.message_group_id = message_group_id
         self.attributes = attributes
-        self.retry = retry or RetryPolicy()
         self.boto_client_kwargs = boto_client_kwargs
-        self._builder = EntryBuilder(
-            serializer, id_generator, self.is_fifo, message_group_id, attributes
-        )
+        self._builder = EntryBuilder(serializer, id_generator, message_group_id, attributes)
         # Sends run in worker threads; botocore's CPU work there competes with the event
         # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
         self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
-        # report_failure's %-message takes (handler, event name, event id).
-        url = capped_text(queue_url).replace("%", "%%")
-        self._failure_message = "%s could not send event %s (id %s) to " + url
 
-    @property
-    def destination(self) -> str:
-        """Where the events go."""
-        return self.queue_url
+    # --- the forwarder's hooks --------------------------------------------------------------
 
-    async def _forward(self, events: Sequence[Event]) -> None:
-        client = await self._get_client()
-        # Entries are built lazily, batch by batch, between the sends.
-        entries = (entry for event in events if (entry := self._entry(event)) is not None)
-        limit = self._limit.current
-        for batch in split_batches(entries, _size_of, self.max_batch_size, limit):
-            await self._send(client, batch)
+    async def connect(self) -> Any:
+        """Create the boto3 client in a worker thread, and read the queue's size limit."""
+        return await asyncio.to_thread(self._new_client)
 
     def _new_client(self) -> Any:
         # A session per client: boto3 sessions are not thread-safe; clients are.
         session = self._boto3.session.Session()
         client = session.client("sqs", region_name=self.region_name, **self.boto_client_kwargs)
-        self._limit.refresh(client, self.queue_url)
+        if isinstance(self.queue_url, str):
+            self._limit.refresh(client, self.queue_url)
+            self.max_batch_bytes = self._limit.current
         return client
 
-    # --- building entries -----------------------------------------------------------------
+    async def disconnect(self, client: Any) -> None:
+        """Close the client's connections."""
+        client.close()
 
-    def _entry(self, event: Event) -> SQSEntry | None:
-        try:
-            entry = self._builder.build(event)
-        except Exception as exc:
-            self._report(event, exc)
-            return None
-        oversize = self._limit.oversize(entry.size)
+    async def ping(self, client: Any) -> None:
+        """Read the queue's ARN (any queue's, for a routed handler)."""
+        if isinstance(self.queue_url, str):
+            attributes = {"QueueUrl": self.queue_url, "AttributeNames": ["QueueArn"]}
+            await self._call(client.get_queue_attributes, **attributes)
+        else:
+            await self._call(client.list_queues, MaxResults=1)
+
+    def encode(self, event: Event) -> SQSEntry:
+        """Build the event's entry; one over the byte limit fails alone."""
+        entry = self._builder.build(event)
+        oversize: SerializationError | None = self._limit.oversize(entry.entry_size)
         if oversize is not None:
-            self._report(event, oversize)
-            return None
+            raise oversize
         return entry
 
-    # --- sending ----------------------------------------------------------------------------
+    def message_size(self, message: OutgoingMessage) -> int:
+        """The entry's size as SQS counts it."""
+        return message.entry_size if isinstance(message, SQSEntry) else message.size
 
-    async def _send(self, client: Any, batch: list[SQSEntry]) -> None:
-        """Send a batch; a part SQS rejects whole for its contents is sent again in halves
-        until only the entries at fault remain, one by one. Each split makes two smaller
-        non-empty parts, so a batch of n entries takes at most 2n - 1 parts."""
-        parts = [batch]
-        while parts:
-            rejected = await self._send_part(client, parts.pop())
-            if rejected is None:
-                continue
-            entries, error = rejected
-            if len(entries) == 1:
-                self._report(entries[0].event, error)
-            else:
-                parts.extend(reversed(halves(entries)))
+    def is_transient(self, exc: Exception) -> bool:
+        """Throttling, 5xx and transport errors (see ``transport_error``)."""
+        return isinstance(exc, SQSDeliveryError) and not exc.sender_fault
 
-    async def _send_part(
-        self, client: Any, batch: list[SQSEntry]
-    ) -> tuple[list[SQSEntry], SQSDeliveryError] | None:
-        """Send with retries, reporting what fails for good; return the entries still
-        pending if SQS rejected the whole request for something a smaller batch can avoid."""
-        pending = unique_ids(batch)
-        last = SQSDeliveryError("not sent", code="", sender_fault=False)
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                await asyncio.sleep(self.retry.delay(attempt - 1))
-            sent = pending
+    async def send(
+        self, client: Any, destination: str, batch: Sequence[OutgoingMessage]
+    ) -> SendResult:
+        """One SendMessageBatch; ``Failed`` entries without ``SenderFault`` are retryable."""
+        fifo = destination.endswith(".fifo")
+        failed: list[Failure] = []
+        by_id: dict[str, OutgoingMessage] = {}
+        requests = []
+        for message in batch:
+            assert isinstance(message, SQSEntry)
+            entry_id = unique_id(message.entry_id, by_id)
             try:
-                response = await self._outlive_cancellation(
-                    self._call(
-                        client.send_message_batch,
-                        QueueUrl=self.queue_url,
-                        Entries=[entry.request for entry in sent.values()],
-                    ),
-                    functools.partial(self._delivered_late, sent),
-                )
+                requests.append(self._builder.request(message, entry_id, fifo))
             except Exception as exc:
-                error = transport_error(exc)
-                if error.sender_fault and is_splittable(error.code):
-                    return list(pending.values()), error
-                if error.sender_fault:
-                    self._report_all(pending, error)
-                    return None
-                last = error
+                failed.append(Failure(message, exc))
                 continue
-            self._delivered(pending, response.get("Failed", []))
-            pending, last = self._settle(pending, response.get("Failed", []))
-            if not pending:
-                return None
-        self._report_all(pending, last)
-        return None
+            by_id[entry_id] = message
+        if requests:
+            response = await self._send_batch(client, destination, requests)
+            failed.extend(_failures(response.get("Failed", []), by_id))
+        return SendResult(failed)
+
+    async def _send_batch(self, client: Any, queue_url: str, requests: list[Any]) -> Any:
+        try:
+            return await self._call(client.send_message_batch, QueueUrl=queue_url, Entries=requests)
+        except Exception as exc:
+            raise transport_error(exc) from exc
 
     async def _call(self, method: Any, **kwargs: Any) -> Any:
         async with self._in_flight:
             return await asyncio.to_thread(method, **kwargs)
 
-    def _settle(
-        self, pending: dict[str, SQSEntry], failed: list[dict[str, Any]]
-    ) -> tuple[dict[str, SQSEntry], SQSDeliveryError]:
-        """Report entries failed for good; return those to retry and their last error."""
-        retry: dict[str, SQSEntry] = {}
-        last = SQSDeliveryError("no error", code="", sender_fault=False)
-        for failure in failed:
-            entry = pending[failure["Id"]]
-            error = SQSDeliveryError(
-                f"SQS refused the message: {failure.get('Code')}: {failure.get('Message', '')}",
-                code=str(failure.get("Code", "")),
-                sender_fault=bool(failure.get("SenderFault")),
-            )
-            if error.sender_fault:
-                self._report(entry.event, error)
-            else:
-                retry[failure["Id"]], last = entry, error
-        return retry, last
+    # --- what SQS does differently ----------------------------------------------------------
 
-    def _delivered_late(self, sent: Mapping[str, SQSEntry], response: Any) -> None:
-        self._delivered(sent, response.get("Failed", []))
+    async def _forward(self, routes: dict[str, list[Event]]) -> None:
+        # The queue's own size limit is read when the client is created: before batching.
+        with contextlib.suppress(Exception):  # retried (and reported) per batch
+            await self.get_client()
+        await super()._forward(routes)
 
-    def _delivered(self, sent: Mapping[str, SQSEntry], failed: list[dict[str, Any]]) -> None:
-        failed_ids = {failure["Id"] for failure in failed}
-        self._settled(entry.event for id_, entry in sent.items() if id_ not in failed_ids)
-
-    def _report_all(self, pending: Mapping[str, SQSEntry], error: SQSDeliveryError) -> None:
-        for entry in pending.values():
-            self._report(entry.event, error)
-
-    def _report(self, event: Event, exc: BaseException) -> None:
-        report_failure(event, self, exc, log=logger, message=self._failure_message)
-        self._settled((event,))
-
-    async def aclose(self) -> None:
-        """Close the client's connections; the next event opens a new client."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+    async def _reject(
+        self, destination: str, batch: Sequence[OutgoingMessage], exc: Exception
+    ) -> None:
+        """A batch SQS rejects whole for its contents is sent again in halves until only
+        the entries at fault remain, one by one (a batch of n takes at most 2n - 1 parts)."""
+        if len(batch) > 1 and isinstance(exc, SQSDeliveryError) and is_splittable(exc.code):
+            for half in halves(list(batch)):
+                await self._deliver(destination, half)
+            return
+        await super()._reject(destination, batch, exc)
 
 
-def _size_of(entry: SQSEntry) -> int:
-    return entry.size
+def _failures(failed: list[dict[str, Any]], by_id: Mapping[str, OutgoingMessage]) -> list[Failure]:
+    failures = []
+    for failure in failed:
+        error = SQSDeliveryError(
+            f"SQS refused the message: {failure.get('Code')}: {failure.get('Message', '')}",
+            code=str(failure.get("Code", "")),
+            sender_fault=bool(failure.get("SenderFault")),
+        )
+        failures.append(Failure(by_id[failure["Id"]], error, retryable=not error.sender_fault))
+    return failures
 
 
 def _import_boto3() -> Any:

@@ -5,12 +5,35 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .._context import current_progress, current_telemetry
 from .._event import Event
-from .._reporting import must_propagate, report_failure
+from .._reporting import describe_handler, must_propagate, report_failure
 
-__all__ = ["BaseEventHandler"]
+__all__ = ["BaseEventHandler", "HealthStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """What :meth:`BaseEventHandler.check_health` found: safe to show a readiness probe.
+
+    Attributes:
+        healthy: the handler can take events now.
+        handler: which handler (its qualified class name, and its destination if any).
+        detail: why, in a few words: an error's type and a capped message, never a
+            payload, a credential or a connection URL.
+
+    .. versionadded:: 1.0
+    """
+
+    healthy: bool
+    handler: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """The status as JSON-ready data."""
+        return {"healthy": self.healthy, "handler": self.handler, "detail": self.detail}
 
 
 class BaseEventHandler(ABC):
@@ -71,6 +94,15 @@ class BaseEventHandler(ABC):
 
         .. versionadded:: 1.0
         """
+
+    async def check_health(self) -> HealthStatus:
+        """Whether this handler can take events now (a readiness probe asks every handler).
+
+        The default says healthy; a forwarder pings its broker.
+
+        .. versionadded:: 1.0
+        """
+        return HealthStatus(True, describe_handler(self), "ok")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release resources and flush pending sends; called once at shutdown.

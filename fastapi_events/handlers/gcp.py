@@ -14,11 +14,11 @@ from types import ModuleType
 from typing import Any
 
 from .._event import Event
-from .._redact import capped_repr, capped_text
-from .._reporting import report_failure
+from .._redact import capped_repr
 from ..errors import ConfigurationError
-from ..serialization import MessageFormat, Serializer, encode
-from ._forwarder import Forwarder
+from ..serialization import MessageFormat, Serializer
+from ._outgoing import Failure, OutgoingMessage, SendResult
+from .forwarder import Forwarder
 
 __all__ = [
     "GOOGLE_INSTALL_HINT",
@@ -27,8 +27,6 @@ __all__ = [
     "MessageAttributes",
     "OrderingKey",
 ]
-
-logger = logging.getLogger(__name__)
 
 GOOGLE_INSTALL_HINT = (
     "Package 'google-cloud-pubsub' is not installed but required. "
@@ -93,6 +91,8 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
     """
 
     messaging_system = "gcp_pubsub"
+    client_per_loop = False  # the client publishes from its own threads
+    log = logging.getLogger(__name__)
 
     def __init__(
         self,
@@ -108,7 +108,6 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         publisher_client: Any = None,
         close_timeout: float = 10.0,
     ) -> None:
-        super().__init__()
         self._pubsub = _import_pubsub()
         _check_names(project_id, topic_id)
         if ordering_key is not None and not enable_message_ordering:
@@ -122,7 +121,8 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 "configure that client's BatchSettings yourself"
             )
         self.topic_path = f"projects/{project_id}/topics/{topic_id}"
-        self.serializer = serializer
+        # The client batches by itself: each drain publishes all its events at once.
+        super().__init__(self.topic_path, serializer=serializer, max_batch_size=None)
         self.attributes = attributes
         self.ordering_key = ordering_key
         self.close_timeout = close_timeout
@@ -130,12 +130,9 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         self._options = self._pubsub.types.PublisherOptions(
             enable_message_ordering=enable_message_ordering
         )
-        self._client: Any = publisher_client
+        self._given_client = publisher_client
         self._owns_client = publisher_client is None
         self._pending: set[Any] = set()
-        # The %-message of report_failure takes (handler, event name, event id).
-        topic = capped_text(self.topic_path).replace("%", "%%")
-        self._failure_message = "%s could not publish event %s (id %s) to " + topic
 
     def _make_batch_settings(self, max_batch_size: int, extra: Mapping[str, Any] | None) -> Any:
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
@@ -158,56 +155,55 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 f"got {capped_repr(sorted(extra or {}))}"
             ) from exc
 
-    @property
-    def destination(self) -> str:
-        """Where the events go."""
-        return self.topic_path
+    # --- the forwarder's hooks --------------------------------------------------------------
 
-    async def _forward(self, events: Sequence[Event]) -> None:
-        client = await self._get_client()
-        published = []
-        for event in events:
-            try:
-                key, future = self._publish(client, event)
-            except Exception as exc:
-                self._report(event, exc)
-            else:
-                published.append((event, key, future))
-        results = await self._outlive_cancellation(
-            asyncio.gather(
-                *[asyncio.wrap_future(future) for _, _, future in published],
-                return_exceptions=True,
-            ),
-            lambda late: self._settled(
-                event
-                for (event, _, _), result in zip(published, late, strict=True)
-                if not isinstance(result, BaseException)
-            ),
-        )
-        failed = [
-            (event, key, result)
-            for (event, key, _), result in zip(published, results, strict=True)
-            if isinstance(result, BaseException)
-        ]
-        for key in {key for _, key, _ in failed if key}:
-            self._resume(client, key)
-        for event, _, error in failed:
-            self._report(event, error)
+    async def connect(self) -> Any:
+        """The client passed in, or a new one (created in a worker thread)."""
+        if self._given_client is not None:
+            return self._given_client
+        return await asyncio.to_thread(self._new_client)
 
     def _new_client(self) -> Any:
         return self._pubsub.PublisherClient(
             batch_settings=self._batch_settings, publisher_options=self._options
         )
 
-    def _publish(self, client: Any, event: Event) -> tuple[str, Any]:
-        message = encode(event, self.serializer)
+    def encode(self, event: Event) -> OutgoingMessage:
+        """The body and attributes (``attributes=`` first, the event's metadata winning)."""
+        message = super().encode(event)
         attributes = dict(message.attributes)
         if self.attributes is not None:
             extra = self.attributes(event) if callable(self.attributes) else self.attributes
             attributes = {**extra, **attributes}
         _check_attributes(attributes)
-        key = self._ordering_key_for(event)
-        future = client.publish(self.topic_path, message.body, ordering_key=key, **attributes)
+        return OutgoingMessage(event, message.body, attributes)
+
+    async def send(
+        self, client: Any, destination: str, batch: Sequence[OutgoingMessage]
+    ) -> SendResult:
+        """Publish every message and await each publish; a failed ordered publish
+        resumes its key. The client has retried what it could: failures are final."""
+        published, failed = [], []
+        for message in batch:
+            try:
+                key, future = self._publish(client, destination, message)
+            except Exception as exc:
+                failed.append(Failure(message, exc))
+            else:
+                published.append((message, key, asyncio.wrap_future(future)))
+        results = await asyncio.gather(*[f for _, _, f in published], return_exceptions=True)
+        keys = set()
+        for (message, key, _), result in zip(published, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(Failure(message, result))
+                keys.add(key)
+        for key in sorted(keys - {""}):
+            self._resume(client, destination, key)
+        return SendResult(failed)
+
+    def _publish(self, client: Any, topic: str, message: OutgoingMessage) -> tuple[str, Any]:
+        key = self._ordering_key_for(message.event)
+        future = client.publish(topic, message.body, ordering_key=key, **message.attributes)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         return key, future
@@ -223,31 +219,22 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
             )
         return key
 
-    def _resume(self, client: Any, key: str) -> None:
+    def _resume(self, client: Any, topic: str, key: str) -> None:
         try:
-            client.resume_publish(self.topic_path, key)
+            client.resume_publish(topic, key)
         except Exception:  # a stopped client: nothing left to resume
-            logger.warning(
-                "could not resume ordering key %s on %s", capped_repr(key), self.topic_path
-            )
+            self.log.warning("could not resume ordering key %s on %s", capped_repr(key), topic)
 
-    def _report(self, event: Event, exc: BaseException) -> None:
-        report_failure(event, self, exc, log=logger, message=self._failure_message)
-        self._settled((event,))
-
-    async def aclose(self) -> None:
+    async def disconnect(self, client: Any) -> None:
         """Flush: stop the client it created, wait for unconfirmed publishes, close the channel."""
-        client, pending = self._client, list(self._pending)
-        if client is None:
-            return
+        pending = list(self._pending)
         if self._owns_client:
-            self._client = None  # a later event (app restarted) creates a fresh client
             await asyncio.to_thread(client.stop)
         if pending:
             waiting = [asyncio.wrap_future(future) for future in pending]
             _, late = await asyncio.wait(waiting, timeout=self.close_timeout)
             if late:
-                logger.warning(
+                self.log.warning(
                     "%d message(s) to %s still unconfirmed after %ss at shutdown",
                     len(late),
                     self.topic_path,

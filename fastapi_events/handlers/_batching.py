@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ._redact import capped_repr
+from .._redact import capped_repr
 
 __all__ = ["RetryPolicy", "split_batches"]
 
