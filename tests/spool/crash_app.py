@@ -1,11 +1,13 @@
 """The app the spool crash test runs under uvicorn: forwards to SQS with a spool.
 
-Environment: QUEUE_URL, SQS_ENDPOINT, SPOOL_PATH. ``GET /burst?tag=T&n=N`` dispatches N
+Environment: QUEUE_URLS (comma-separated; request ``rN``'s events go to queue ``N % len``:
+moto slows down as one queue fills), SQS_ENDPOINT, SPOOL_PATH. ``GET /burst?tag=T&n=N`` dispatches N
 events whose payloads carry the labels ``T-0`` ... ``T-(N-1)``.
 """
 
 import logging
 import os
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,9 +31,15 @@ async def burst(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-forwarder = SQSForwardHandler(
-    os.environ["QUEUE_URL"], "us-east-1", endpoint_url=os.environ["SQS_ENDPOINT"]
-)
+QUEUES = os.environ["QUEUE_URLS"].split(",")
+
+
+def queue_for(event: Any) -> str:
+    request = int(event.payload["label"].split("-")[0][1:])
+    return QUEUES[request % len(QUEUES)]
+
+
+forwarder = SQSForwardHandler(queue_for, "us-east-1", endpoint_url=os.environ["SQS_ENDPOINT"])
 app = Starlette(
     routes=[Route("/burst", burst)],
     middleware=[

@@ -44,15 +44,20 @@ def spooled(path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
-def drain_queue(queue: SQSQueue, expected: int, timeout: float = 60) -> list[str]:
+def drain_queues(queues: list[SQSQueue], expected: int, timeout: float = 60) -> list[str]:
+    """Receive until ``expected`` messages arrived; each stays invisible, so none twice."""
     labels: list[str] = []
     deadline = time.monotonic() + timeout
     while len(labels) < expected and time.monotonic() < deadline:
-        batch = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)
-        for message in batch.get("Messages", []):
-            labels.append(json.loads(message["Body"])[1]["label"])
-            queue.client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
-        if not batch.get("Messages"):
+        received = 0
+        for queue in queues:
+            batch = queue.client.receive_message(
+                QueueUrl=queue.url, MaxNumberOfMessages=10, VisibilityTimeout=600
+            )
+            messages = batch.get("Messages", [])
+            labels += [json.loads(m["Body"])[1]["label"] for m in messages]
+            received += len(messages)
+        if not received:
             time.sleep(0.1)
     return labels
 
@@ -61,8 +66,8 @@ def test_kill_9_while_sends_hang_then_restart_delivers_everything(
     tmp_path: Path, sqs_queue: Callable[..., SQSQueue], sqs_proxy: FaultyProxy
 ) -> None:
     """1,000 events, SQS not answering, kill -9; the restarted server sends all 1,000."""
-    queue, path = sqs_queue(), tmp_path / "spool.db"
-    env = {"QUEUE_URL": queue.url, "SPOOL_PATH": str(path)}
+    queues, path = [sqs_queue() for _ in range(10)], tmp_path / "spool.db"
+    env = {"QUEUE_URLS": ",".join(q.url for q in queues), "SPOOL_PATH": str(path)}
     sqs_proxy.black_hole = True
     first, url = serve({**env, "SQS_ENDPOINT": sqs_proxy.url})
     try:
@@ -77,9 +82,9 @@ def test_kill_9_while_sends_hang_then_restart_delivers_everything(
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert spooled(path) == REQUESTS * PER_REQUEST
-    second, _ = serve({**env, "SQS_ENDPOINT": queue.endpoint})
+    second, _ = serve({**env, "SQS_ENDPOINT": queues[0].endpoint})
     try:
-        labels = drain_queue(queue, REQUESTS * PER_REQUEST)
+        labels = drain_queues(queues, REQUESTS * PER_REQUEST)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
