@@ -74,7 +74,10 @@ def kafka_headers(attributes: Mapping[str, str | bytes]) -> list[tuple[str, byte
     ``ce_`` headers and the body's media type as ``content-type`` too (the CloudEvents
     Kafka protocol binding)."""
     headers = [
-        (_CE_FIELD + key[len(_CE_WIRE) :] if key.startswith(_CE_WIRE) else key, _bytes(value))
+        (
+            _CE_FIELD + key[3:] if key[:3] == _CE_WIRE else key,
+            value.encode() if isinstance(value, str) else value,
+        )
         for key, value in attributes.items()
     ]
     content_type = attributes.get("content_type")

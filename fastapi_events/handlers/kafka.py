@@ -28,7 +28,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -72,14 +71,6 @@ def _import_aiokafka() -> ModuleType:
         raise ImportError(KAFKA_INSTALL_HINT) from exc
     module: ModuleType = aiokafka
     return module
-
-
-@dataclass(frozen=True, slots=True)
-class _Record(OutgoingMessage):
-    """A message with what the record adds: its key and headers."""
-
-    key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class KafkaForwardHandler(Forwarder):
@@ -240,14 +231,17 @@ class KafkaForwardHandler(Forwarder):
             )
         return _encoded(key)
 
-    def encode(self, event: Event) -> OutgoingMessage:
-        """The body and attributes of the serializer, with the record's key and headers."""
-        message = super().encode(event)
-        extra = self.headers(event) if callable(self.headers) else self.headers
-        headers = kafka_headers({**(extra or {}), **message.attributes})
-        return _Record(
-            event, message.body, message.attributes, self.record_key(event), tuple(headers)
-        )
+    def record_headers(self, message: OutgoingMessage) -> list[tuple[str, bytes]]:
+        """The headers of ``message``'s record: ``headers=``, then its attributes."""
+        attributes: Mapping[str, str | bytes] = message.attributes
+        if self.headers is not None:
+            extra = self.headers(message.event) if callable(self.headers) else self.headers
+            attributes = {**extra, **attributes}
+        return kafka_headers(attributes)
+
+    def message_size(self, message: OutgoingMessage) -> int:
+        """A message's bytes, counted only where ``max_batch_bytes`` limits them."""
+        return 0 if self.max_batch_bytes is None else message.size
 
     async def send(
         self, client: Any, destination: str, batch: Sequence[OutgoingMessage]
@@ -271,20 +265,16 @@ class KafkaForwardHandler(Forwarder):
                 failed.append(Failure(message, outcome, retryable=False))
         return SendResult(failed)
 
-    async def _produce(
-        self, client: Any, topic: str, message: OutgoingMessage
-    ) -> asyncio.Future[Any]:
-        key, headers = (
-            (message.key, message.headers) if isinstance(message, _Record) else (None, ())
-        )
-        future: asyncio.Future[Any] = await client.send(
+    def _produce(self, client: Any, topic: str, message: OutgoingMessage) -> Any:
+        """The producer's ``send()`` of one record (a key or headers function raising
+        fails this message alone)."""
+        return client.send(
             topic,
             message.body,
-            key=key,
-            headers=list(headers),
+            key=self.record_key(message.event),
+            headers=self.record_headers(message),
             timestamp_ms=int(message.event.unix_time * 1000),
         )
-        return future
 
 
 def _encoded(key: str | bytes | None) -> bytes | None:
