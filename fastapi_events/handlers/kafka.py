@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -59,8 +58,6 @@ TopicName = str | Callable[[Event], str]
 MessageKey = str | bytes | Callable[[Event], str | bytes | None]
 #: Extra headers: a constant mapping, or a function of the event giving one.
 ExtraHeaders = Mapping[str, str | bytes] | Callable[[Event], Mapping[str, str | bytes]]
-# The default key of the events handle_many() is sending: one per request's batch.
-_batch_key: ContextVar[bytes | None] = ContextVar("fastapi_events_kafka_batch_key", default=None)
 
 
 def _import_aiokafka() -> ModuleType:
@@ -172,6 +169,8 @@ class KafkaForwardHandler(Forwarder):
         self.key = key
         self.headers = headers
         self._given_producer = producer
+        # The default key of each event handle_many() is sending, by the event's identity.
+        self._batch_keys: dict[int, bytes] = {}
 
     @property
     def producer_config(self) -> dict[str, Any]:
@@ -209,11 +208,16 @@ class KafkaForwardHandler(Forwarder):
 
     async def handle_many(self, events: Sequence[Event]) -> None:
         """Send one request's events (see the keys in the class docstring)."""
-        token = _batch_key.set(events[0].id.encode() if events else None)
+        if not events:
+            return
+        key, keys = events[0].id.encode(), self._batch_keys
+        for event in events:
+            keys[id(event)] = key
         try:
             await super().handle_many(events)
         finally:
-            _batch_key.reset(token)
+            for event in events:
+                keys.pop(id(event), None)
 
     def record_key(self, event: Event) -> bytes | None:
         """The key of ``event``'s record (``None``: none).
@@ -222,7 +226,8 @@ class KafkaForwardHandler(Forwarder):
             ConfigurationError: a key function gave something else than str, bytes or None.
         """
         if self.key is None:
-            return _encoded(event.correlation_id) or _batch_key.get() or event.id.encode()
+            correlation = _encoded(event.correlation_id)
+            return correlation or self._batch_keys.get(id(event)) or event.id.encode()
         key = self.key(event) if callable(self.key) else self.key
         if key is not None and not isinstance(key, (str, bytes)):
             raise ConfigurationError(
@@ -248,33 +253,42 @@ class KafkaForwardHandler(Forwarder):
     ) -> SendResult:
         """Hand every record to the producer, then await their acknowledgements."""
         failed: list[Failure] = []
-        queued: list[tuple[OutgoingMessage, asyncio.Future[Any]]] = []
-        for index, message in enumerate(batch):
+        records = []
+        for message in batch:  # a key or headers function raising fails its message alone
             try:
-                queued.append((message, await self._produce(client, destination, message)))
+                records.append(
+                    (message, self.record_key(message.event), self.record_headers(message))
+                )
+            except Exception as exc:
+                failed.append(Failure(message, exc))
+        queued: list[tuple[OutgoingMessage, asyncio.Future[Any]]] = []
+        for index, (message, key, headers) in enumerate(records):
+            try:
+                timestamp = int(message.event.unix_time * 1000)
+                future = await client.send(
+                    destination, message.body, key=key, headers=headers, timestamp_ms=timestamp
+                )
             except Exception as exc:
                 failed.append(Failure(message, exc, retryable=self.is_transient(exc)))
                 if failed[-1].retryable:  # the rest would overtake it: all sent again later
-                    failed += [Failure(later, exc, True) for later in batch[index + 1 :]]
+                    failed += [Failure(later[0], exc, True) for later in records[index + 1 :]]
                     break
+            else:
+                queued.append((message, future))
+        return SendResult(failed + await self._acknowledged(queued))
+
+    async def _acknowledged(
+        self, queued: list[tuple[OutgoingMessage, asyncio.Future[Any]]]
+    ) -> list[Failure]:
+        """The records the broker did not acknowledge."""
         outcomes = await asyncio.gather(*(future for _, future in queued), return_exceptions=True)
+        failed = []
         for (message, _), outcome in zip(queued, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 failed.append(Failure(message, outcome, retryable=self.is_transient(outcome)))
             elif isinstance(outcome, BaseException):  # the producer was stopped meanwhile
                 failed.append(Failure(message, outcome, retryable=False))
-        return SendResult(failed)
-
-    def _produce(self, client: Any, topic: str, message: OutgoingMessage) -> Any:
-        """The producer's ``send()`` of one record (a key or headers function raising
-        fails this message alone)."""
-        return client.send(
-            topic,
-            message.body,
-            key=self.record_key(message.event),
-            headers=self.record_headers(message),
-            timestamp_ms=int(message.event.unix_time * 1000),
-        )
+        return failed
 
 
 def _encoded(key: str | bytes | None) -> bytes | None:
