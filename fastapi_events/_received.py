@@ -3,7 +3,9 @@
 SQS gives a dict with ``Body`` and ``MessageAttributes``; Pub/Sub a message with ``.data``
 and ``.attributes``; a Redis stream entry is a mapping of fields, the body under
 :data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents binary
-attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding).
+attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding);
+a Kafka record has a ``value`` and ``headers``, ``(name, bytes)`` pairs (aiokafka's
+``ConsumerRecord``, the CloudEvents SDK's ``KafkaMessage``; confluent-kafka's methods too).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 __all__ = [
     "STREAM_BODY_FIELD",
     "body_and_attributes",
+    "kafka_headers",
     "message_attributes",
     "stream_fields",
 ]
@@ -33,6 +36,8 @@ def body_and_attributes(
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
+    if _is_kafka_record(message):
+        return _from_kafka_record(message)
     return message, message_attributes(attributes or {})
 
 
@@ -48,6 +53,8 @@ def message_attributes(message: Any) -> dict[str, str]:
             return _from_stream_entry(message)[1]
         else:
             raw = message
+    elif _is_kafka_record(message):
+        return _from_kafka_record(message)[1]
     else:
         raw = getattr(message, "attributes", None) or {}
     return {key: _attribute_value(value) for key, value in raw.items()}
@@ -60,6 +67,50 @@ def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes
         name = _CE_FIELD + key[len(_CE_WIRE) :] if key.startswith(_CE_WIRE) else key
         fields[name] = value
     return fields
+
+
+def kafka_headers(attributes: Mapping[str, str | bytes]) -> list[tuple[str, bytes]]:
+    """The headers of a Kafka record carrying ``attributes``: ``ce-`` attributes as
+    ``ce_`` headers and the body's media type as ``content-type`` too (the CloudEvents
+    Kafka protocol binding)."""
+    headers = [
+        (
+            _CE_FIELD + key[3:] if key[:3] == _CE_WIRE else key,
+            value.encode() if isinstance(value, str) else value,
+        )
+        for key, value in attributes.items()
+    ]
+    content_type = attributes.get("content_type")
+    if content_type is not None and "content-type" not in attributes:
+        headers.append(("content-type", _bytes(content_type)))
+    return headers
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _is_kafka_record(message: Any) -> bool:
+    return hasattr(message, "value") and hasattr(message, "headers")
+
+
+def _from_kafka_record(record: Any) -> tuple[bytes, dict[str, str]]:
+    value, headers = _member(record, "value"), _member(record, "headers")
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    attributes: dict[str, str] = {}
+    for key, raw in pairs:
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if name.startswith(_CE_FIELD):
+            name = _CE_WIRE + name[len(_CE_FIELD) :]
+        attributes[name] = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+    body = value if isinstance(value, bytes) else str(value or "").encode()
+    return body, attributes
+
+
+def _member(record: Any, name: str) -> Any:
+    # aiokafka and the CloudEvents SDK have attributes; confluent-kafka has methods.
+    member = getattr(record, name)
+    return member() if callable(member) else member
 
 
 def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]]:

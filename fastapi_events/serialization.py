@@ -215,7 +215,8 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     ``message`` is a message as SQS's ``receive_message`` returns it (a dict with
     ``Body`` and ``MessageAttributes``), a Pub/Sub message (``.data`` and
     ``.attributes``), the fields of a Redis stream entry (``body`` and one field per
-    attribute, str or bytes), or a body (``str``/``bytes``) with its ``attributes``. Every format
+    attribute, str or bytes), a Kafka record (``value`` and ``headers``, as aiokafka's
+    ``ConsumerRecord``), or a body (``str``/``bytes``) with its ``attributes``. Every format
     of this module is recognised: the JSON array, structured and binary CloudEvents.
 
     Raises:

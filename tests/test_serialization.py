@@ -15,6 +15,7 @@ import pydantic
 import pytest
 
 from fastapi_events._event import Event
+from fastapi_events._received import kafka_headers
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.serialization import (
     CloudEventsFormat,
@@ -252,6 +253,34 @@ def test_decode_reads_sqs_and_pubsub_message_shapes() -> None:
 
     for received in (decode(sqs), decode(PubSubMessage(message.body, message.attributes))):
         assert (tuple(received), received.id) == (("x", 1), event.id)
+
+
+@pytest.mark.parametrize("fmt", [None, CloudEventsFormat("/svc", mode="binary")])
+def test_decode_reads_kafka_record_shapes(fmt: MessageFormat | None) -> None:
+    """decode() accepts a Kafka record: headers as (name, bytes) pairs or a dict,
+    value and headers as attributes (aiokafka) or methods (confluent-kafka)."""
+    event = Event("x", 1, correlation_id="req-1")
+    message = encode(event, fmt)
+    headers = kafka_headers(message.attributes)
+    assert ("ce_id" if fmt else "event_id", event.id.encode()) in headers
+
+    @dataclasses.dataclass
+    class Record:
+        value: bytes
+        headers: Any
+
+    class ConfluentMessage:
+        def value(self) -> bytes:
+            return message.body
+
+        def headers(self) -> list[tuple[str, bytes]]:
+            return headers
+
+    shapes = [Record(message.body, headers), Record(message.body, dict(headers))]
+    for received in [decode(shape) for shape in (*shapes, ConfluentMessage())]:
+        assert (tuple(received), received.id) == (("x", 1), event.id)
+        assert received.correlation_id == "req-1"
+    assert message_attributes(shapes[0])["content-type"] == "application/json"
 
 
 def test_decode_rejects_a_foreign_message() -> None:
