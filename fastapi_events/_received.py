@@ -3,7 +3,9 @@
 SQS gives a dict with ``Body`` and ``MessageAttributes``; Pub/Sub a message with ``.data``
 and ``.attributes``; a Redis stream entry is a mapping of fields, the body under
 :data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents binary
-attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding).
+attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding);
+an AMQP message (aio-pika's) has ``.body`` and ``.headers``, CloudEvents binary attributes
+as ``cloudEvents_<name>`` (or ``cloudEvents:<name>``) headers, by the AMQP binding.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AMQP_CE_PREFIX",
     "STREAM_BODY_FIELD",
+    "amqp_headers",
     "body_and_attributes",
     "message_attributes",
     "stream_fields",
@@ -21,6 +25,9 @@ __all__ = [
 #: The field of a Redis stream entry that holds the message body.
 STREAM_BODY_FIELD = "body"
 _CE_WIRE, _CE_FIELD = "ce-", "ce_"
+#: The prefix of CloudEvents attributes in AMQP headers (the AMQP binding's JMS-safe one).
+AMQP_CE_PREFIX = "cloudEvents_"
+_AMQP_CE_PREFIXES = (AMQP_CE_PREFIX, "cloudEvents:")
 
 
 def body_and_attributes(
@@ -33,14 +40,16 @@ def body_and_attributes(
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
+    if _is_amqp(message):
+        return message.body, message_attributes(message)
     return message, message_attributes(attributes or {})
 
 
 def message_attributes(message: Any) -> dict[str, str]:
     """The string attributes of a received message: an SQS message dict (its
     ``MessageAttributes``), a Pub/Sub message or a decoded event (``.attributes``), a
-    Redis stream entry's fields, or a mapping of attributes (SQS-shaped values or plain
-    strings)."""
+    Redis stream entry's fields, an AMQP message (its ``.headers``), or a mapping of
+    attributes (SQS-shaped values or plain strings)."""
     if isinstance(message, Mapping):
         if "Body" in message:
             raw = message.get("MessageAttributes", {})
@@ -48,9 +57,11 @@ def message_attributes(message: Any) -> dict[str, str]:
             return _from_stream_entry(message)[1]
         else:
             raw = message
+    elif _is_amqp(message):
+        raw = message.headers or {}
     else:
         raw = getattr(message, "attributes", None) or {}
-    return {key: _attribute_value(value) for key, value in raw.items()}
+    return {_attribute_name(key): _attribute_value(value) for key, value in raw.items()}
 
 
 def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes | str]:
@@ -60,6 +71,35 @@ def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes
         name = _CE_FIELD + key[len(_CE_WIRE) :] if key.startswith(_CE_WIRE) else key
         fields[name] = value
     return fields
+
+
+def amqp_headers(attributes: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """The headers and ``content_type`` property of an AMQP message carrying
+    ``attributes``: ``ce-<name>`` attributes become ``cloudEvents_<name>`` headers and
+    binary CloudEvents' ``content-type`` the property (the CloudEvents AMQP binding); the
+    others are headers under their own names."""
+    headers: dict[str, str] = {}
+    content_type = attributes.get("content_type")
+    for key, value in attributes.items():
+        if key == "content-type":
+            content_type = value
+        elif key.startswith(_CE_WIRE):
+            headers[AMQP_CE_PREFIX + key[len(_CE_WIRE) :]] = value
+        else:
+            headers[key] = value
+    return headers, content_type
+
+
+def _is_amqp(message: Any) -> bool:
+    return isinstance(getattr(message, "body", None), bytes) and hasattr(message, "headers")
+
+
+def _attribute_name(key: Any) -> str:
+    name = key.decode() if isinstance(key, bytes) else str(key)
+    for prefix in _AMQP_CE_PREFIXES:
+        if name.startswith(prefix):
+            return _CE_WIRE + name[len(prefix) :]
+    return name
 
 
 def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]]:
