@@ -5,7 +5,9 @@ and ``.attributes``; a Redis stream entry is a mapping of fields, the body under
 :data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents binary
 attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding);
 a Kafka record has a ``value`` and ``headers``, ``(name, bytes)`` pairs (aiokafka's
-``ConsumerRecord``, the CloudEvents SDK's ``KafkaMessage``; confluent-kafka's methods too).
+``ConsumerRecord``, the CloudEvents SDK's ``KafkaMessage``; confluent-kafka's methods too);
+an AMQP message (aio-pika's) has ``.body`` and ``.headers``, CloudEvents binary attributes
+as ``cloudEvents_<name>`` (or ``cloudEvents:<name>``) headers, by the AMQP binding.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AMQP_CE_PREFIX",
     "STREAM_BODY_FIELD",
+    "amqp_headers",
     "body_and_attributes",
     "kafka_headers",
     "message_attributes",
@@ -24,6 +28,9 @@ __all__ = [
 #: The field of a Redis stream entry that holds the message body.
 STREAM_BODY_FIELD = "body"
 _CE_WIRE, _CE_FIELD = "ce-", "ce_"
+#: The prefix of CloudEvents attributes in AMQP headers (the AMQP binding's JMS-safe one).
+AMQP_CE_PREFIX = "cloudEvents_"
+_AMQP_CE_PREFIXES = (AMQP_CE_PREFIX, "cloudEvents:")
 
 
 def body_and_attributes(
@@ -38,14 +45,16 @@ def body_and_attributes(
         return message.data, message_attributes(message)
     if _is_kafka_record(message):
         return _from_kafka_record(message)
+    if _is_amqp(message):
+        return message.body, message_attributes(message)
     return message, message_attributes(attributes or {})
 
 
 def message_attributes(message: Any) -> dict[str, str]:
     """The string attributes of a received message: an SQS message dict (its
     ``MessageAttributes``), a Pub/Sub message or a decoded event (``.attributes``), a
-    Redis stream entry's fields, or a mapping of attributes (SQS-shaped values or plain
-    strings)."""
+    Redis stream entry's fields, an AMQP message (its ``.headers``), or a mapping of
+    attributes (SQS-shaped values or plain strings)."""
     if isinstance(message, Mapping):
         if "Body" in message:
             raw = message.get("MessageAttributes", {})
@@ -55,9 +64,11 @@ def message_attributes(message: Any) -> dict[str, str]:
             raw = message
     elif _is_kafka_record(message):
         return _from_kafka_record(message)[1]
+    elif _is_amqp(message):
+        raw = message.headers or {}
     else:
         raw = getattr(message, "attributes", None) or {}
-    return {key: _attribute_value(value) for key, value in raw.items()}
+    return {_attribute_name(key): _attribute_value(value) for key, value in raw.items()}
 
 
 def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes | str]:
@@ -111,6 +122,35 @@ def _member(record: Any, name: str) -> Any:
     # aiokafka and the CloudEvents SDK have attributes; confluent-kafka has methods.
     member = getattr(record, name)
     return member() if callable(member) else member
+
+
+def amqp_headers(attributes: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """The headers and ``content_type`` property of an AMQP message carrying
+    ``attributes``: ``ce-<name>`` attributes become ``cloudEvents_<name>`` headers and
+    binary CloudEvents' ``content-type`` the property (the CloudEvents AMQP binding); the
+    others are headers under their own names."""
+    headers: dict[str, str] = {}
+    content_type = attributes.get("content_type")
+    for key, value in attributes.items():
+        if key == "content-type":
+            content_type = value
+        elif key.startswith(_CE_WIRE):
+            headers[AMQP_CE_PREFIX + key[len(_CE_WIRE) :]] = value
+        else:
+            headers[key] = value
+    return headers, content_type
+
+
+def _is_amqp(message: Any) -> bool:
+    return isinstance(getattr(message, "body", None), bytes) and hasattr(message, "headers")
+
+
+def _attribute_name(key: Any) -> str:
+    name = key.decode() if isinstance(key, bytes) else str(key)
+    for prefix in _AMQP_CE_PREFIXES:
+        if name.startswith(prefix):
+            return _CE_WIRE + name[len(prefix) :]
+    return name
 
 
 def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]]:

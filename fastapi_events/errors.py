@@ -16,6 +16,7 @@ missed it)::
     ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
     ├── SerializationError                        an event <-> a message (also ValueError)
     ├── SQSDeliveryError                          reported per event by the SQS forwarder
+    ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
     └── reported to ``on_error`` for events never handled:
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
@@ -40,6 +41,7 @@ __all__ = [
     "MultiplePayloadsDetectedDuringDispatch",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
+    "RabbitMQDeliveryError",
     "SQSDeliveryError",
     "SerializationError",
     "ShutdownTimeoutError",
@@ -145,6 +147,24 @@ class SQSDeliveryError(FastapiEventError):
         super().__init__(capped_text(message))  # SQS's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault
+
+
+class RabbitMQDeliveryError(FastapiEventError):
+    """RabbitMQ did not take a message: returned it as unroutable (``mandatory``), or
+    refused it (``basic.nack``) on every retry; reported per event.
+
+    Attributes:
+        reason: ``"unroutable"`` or ``"nacked"``.
+        reply_code: AMQP's reply code of a returned message (``312``: NO_ROUTE), else
+            ``None``.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, reason: str, reply_code: int | None = None) -> None:
+        super().__init__(capped_text(message, 400))
+        self.reason = reason
+        self.reply_code = reply_code
 
 
 class SerializationError(FastapiEventError, ValueError):

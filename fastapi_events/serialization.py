@@ -216,8 +216,10 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     ``Body`` and ``MessageAttributes``), a Pub/Sub message (``.data`` and
     ``.attributes``), the fields of a Redis stream entry (``body`` and one field per
     attribute, str or bytes), a Kafka record (``value`` and ``headers``, as aiokafka's
-    ``ConsumerRecord``), or a body (``str``/``bytes``) with its ``attributes``. Every format
-    of this module is recognised: the JSON array, structured and binary CloudEvents.
+    ``ConsumerRecord``), an AMQP message (aio-pika's: ``.body`` and ``.headers``,
+    CloudEvents as ``cloudEvents_*`` headers), or a body (``str``/``bytes``) with its
+    ``attributes``. Every format of this module is recognised: the JSON array, structured
+    and binary CloudEvents.
 
     Raises:
         SerializationError: the message is none of these formats.

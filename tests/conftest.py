@@ -18,6 +18,7 @@ pytest_plugins = (
     "tests.servers.pubsub",
     "tests.servers.redis_server",
     "tests.servers.kafka_server",
+    "tests.servers.rabbitmq_server",
 )
 
 # Dummy AWS credentials for the whole session, so botocore never looks for real ones

@@ -283,6 +283,27 @@ def test_decode_reads_kafka_record_shapes(fmt: MessageFormat | None) -> None:
     assert message_attributes(shapes[0])["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize("prefix", ["cloudEvents_", "cloudEvents:"])
+def test_decode_reads_amqp_messages_and_headers(prefix: str) -> None:
+    """An AMQP message (.body, .headers), or a body and its headers (bytes values, as pika
+    gives them), with binary CloudEvents under either prefix of the AMQP binding."""
+    event = Event("order.placed", {"n": 1}, trace_context=TRACE)
+    message = encode(event, CloudEventsFormat("/shop", mode="binary"))
+    headers = {
+        (prefix + key[3:] if key.startswith("ce-") else key): value.encode()
+        for key, value in message.attributes.items()
+    }
+
+    @dataclasses.dataclass
+    class AmqpMessage:
+        body: bytes
+        headers: dict[str, bytes]
+
+    for received in (decode(AmqpMessage(message.body, headers)), decode(message.body, headers)):
+        assert (tuple(received), received.id) == (("order.placed", {"n": 1}), event.id)
+        assert (received.source, received.trace_context) == ("/shop", TRACE)
+
+
 def test_decode_rejects_a_foreign_message() -> None:
     """A body in none of the formats is a SerializationError, not a wrong event."""
     with pytest.raises(SerializationError, match="not a fastapi_events message"):

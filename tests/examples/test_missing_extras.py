@@ -18,6 +18,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("pubsub_forwarding.py", "google.cloud.pubsub_v1", "google,examples"),
         ("redis_forwarding.py", "redis", "redis,examples"),
         ("kafka_forwarding.py", "aiokafka", "kafka,examples"),
+        ("rabbitmq_forwarding.py", "aio_pika", "rabbitmq,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
