@@ -23,12 +23,12 @@ from __future__ import annotations
 
 try:
     import sqlalchemy
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+except ImportError as exc:  # tested in a subprocess (tests/outbox/test_init.py)
     raise ImportError(
         "fastapi_events.outbox needs SQLAlchemy 2: pip install 'fastapi-events[sqlalchemy]'"
     ) from exc
 
-if int(sqlalchemy.__version__.split(".")[0]) < 2:  # pragma: no cover - pinned by the extra
+if int(sqlalchemy.__version__.split(".")[0]) < 2:  # the extra pins >= 2
     raise ImportError(
         f"fastapi_events.outbox needs SQLAlchemy 2, found {sqlalchemy.__version__}: "
         "pip install 'fastapi-events[sqlalchemy]'"

@@ -7,4 +7,4 @@ from ._cli import main
 __all__: list[str] = []
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(configure_logging=True))

@@ -145,12 +145,17 @@ async def _run(args: argparse.Namespace, engine: sa.Engine | AsyncEngine, job: A
             engine.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2: a wrong option or module:attr)."""
+def main(argv: Sequence[str] | None = None, *, configure_logging: bool = False) -> int:
+    """Run the command line; return the exit status (2: a wrong option or module:attr).
+
+    ``configure_logging``: log to stderr at ``--log-level`` (what ``python -m`` does).
+    """
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if configure_logging:
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     try:
         engine = _engine(args.url)
         job = _relay(args, engine) if args.command == "relay" else _outbox(args)

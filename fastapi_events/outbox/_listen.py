@@ -25,6 +25,8 @@ logger = logging.getLogger("fastapi_events.outbox")
 
 #: Seconds between liveness checks of an asyncpg listening connection.
 _PING_INTERVAL = 10.0
+#: Seconds before the first reconnection; doubled per failure up to the poll interval.
+_FIRST_RETRY = 0.5
 
 
 def listener_driver(url: sa.URL) -> str | None:
@@ -45,13 +47,13 @@ class Listener:
     """Calls ``wake()`` for every notification on ``channel``, reconnecting as needed."""
 
     def __init__(
-        self, url: sa.URL, channel: str, wake: Callable[[], None], retry_interval: float
+        self, url: sa.URL, channel: str, wake: Callable[[], None], max_retry_interval: float
     ) -> None:
         self.driver = listener_driver(url)
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.channel = channel
         self._wake = wake
-        self._retry_interval = retry_interval
+        self._max_retry_interval = max_retry_interval
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         #: True while a connection is listening.
@@ -81,18 +83,23 @@ class Listener:
 
     async def _run(self) -> None:
         listen = self._listen_asyncpg if self.driver == "asyncpg" else self._listen_psycopg
+        delay = _FIRST_RETRY
         while True:
             try:
                 await listen()
             except Exception as exc:
                 logger.warning(
-                    "outbox relay: LISTEN %s failed (%s); polling until it reconnects",
+                    "outbox relay: LISTEN %s failed (%s); polling, reconnecting in %.1fs",
                     self.channel,
                     type(exc).__name__,
+                    min(delay, self._max_retry_interval),
                 )
+            if self.listening:
+                delay = _FIRST_RETRY  # it had worked: try again soon
             self.listening = False
             self._ready.set()
-            await asyncio.sleep(self._retry_interval)
+            await asyncio.sleep(min(delay, self._max_retry_interval))
+            delay *= 2
 
     def _connected(self) -> None:
         self.listening = True
@@ -103,12 +110,17 @@ class Listener:
         import asyncpg  # type: ignore[import-untyped]
 
         connection = await asyncpg.connect(self._dsn)
+        closed = asyncio.Event()
+        connection.add_termination_listener(lambda _: closed.set())
         try:
             await connection.add_listener(self.channel, self._notified)
             self._connected()
-            while True:
-                await asyncio.sleep(_PING_INTERVAL)
-                await connection.fetchval("SELECT 1")  # raises once the connection is gone
+            while not closed.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(closed.wait(), _PING_INTERVAL)
+                if not closed.is_set():
+                    await connection.fetchval("SELECT 1")  # raises if the server is gone
+            raise ConnectionResetError("the server closed the LISTEN connection")
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(connection.close(timeout=2))
@@ -126,3 +138,4 @@ class Listener:
             self._connected()
             async for _ in connection.notifies():
                 self._wake()
+        raise ConnectionResetError("the server closed the LISTEN connection")
