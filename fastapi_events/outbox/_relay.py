@@ -10,7 +10,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -24,10 +23,12 @@ from ..errors import ConfigurationError
 from ..handlers.base import BaseEventHandler
 from ._database import Database
 from ._listen import Listener
+from ._metrics import StatsGauges
 from ._options import check_count, check_seconds
 from ._publish import Backoff, bury, close_handlers, decide, publish, start_handlers
 from ._rows import claim, extend_leases, release_leases, settle, table_stats, utcnow
 from ._table import DEFAULT_OUTBOX, Outbox
+from ._wakeup import Wakeup
 
 __all__ = ["OutboxRelay", "OutboxStats", "read_stats"]
 
@@ -136,12 +137,11 @@ class OutboxRelay:
         self.listen = listen
         self.owner = owner or f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._scope_options = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+        self._gauges: StatsGauges | None = None
         self._task: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._wakeup = Wakeup()
         self._stopping = False
-        self._next_retry: datetime | None = None
 
     def __repr__(self) -> str:
         return f"OutboxRelay(owner={self.owner!r}, outbox={self.outbox!r})"
@@ -162,10 +162,15 @@ class OutboxRelay:
         if self._task is not None:
             raise ConfigurationError(f"{self!r} is already running")
         self._db.check_relay_support()
+        self._wakeup = Wakeup()  # its events belong to this loop
+        if self._gauges is None:
+            interval = min(max(self.poll_interval, 1.0), 60.0)
+            provider = self._scope_options["meter_provider"]
+            self._gauges = StatsGauges.create(provider, self.outbox.table.fullname, interval)
         await start_handlers(self._all_handlers())
         if self.listen and self._db.dialect.name == "postgresql":
             self._listener = Listener(
-                self._db.url, self.outbox.channel, self._wake.set, self.poll_interval
+                self._db.url, self.outbox.channel, self._wakeup.wake, self.poll_interval
             )
             await self._listener.start(timeout=min(self.poll_interval, 5.0))
         self._stopping = False
@@ -178,7 +183,7 @@ class OutboxRelay:
         if task is None:
             return
         self._stopping = True
-        self._wake.set()
+        self._wakeup.wake()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except asyncio.TimeoutError:
@@ -239,7 +244,7 @@ class OutboxRelay:
                 self.owner,
                 len(settlement.published) - mine,
             )
-        self._note_retries(failure["new_next_attempt_at"] for failure in settlement.failed)
+        self._wakeup.retry_at(failure["new_next_attempt_at"] for failure in settlement.failed)
         return len(claimed)
 
     async def drain(self) -> int:
@@ -256,7 +261,7 @@ class OutboxRelay:
         Raises:
             TimeoutError: still busy after ``timeout`` seconds.
         """
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._wakeup.wait_idle(timeout)
 
     async def stats(self) -> OutboxStats:
         """Count pending and dead rows and age the oldest pending one."""
@@ -278,22 +283,7 @@ class OutboxRelay:
                     self.poll_interval,
                 )
                 count = 0
+            if self._gauges is not None:
+                await self._gauges.refresh(self.stats)
             if count < self.batch_size and not self._stopping:
-                await self._sleep()
-
-    async def _sleep(self) -> None:
-        delay = self.poll_interval
-        if self._next_retry is not None:
-            due = (self._next_retry - utcnow()).total_seconds()
-            if due <= delay:
-                delay, self._next_retry = max(due, 0.0), None
-        self._idle.set()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
-        self._idle.clear()
-        self._wake.clear()
-
-    def _note_retries(self, moments: Iterable[datetime]) -> None:
-        for moment in moments:
-            if self._next_retry is None or moment < self._next_retry:
-                self._next_retry = moment
+                await self._wakeup.sleep(self.poll_interval)

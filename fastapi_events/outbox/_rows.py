@@ -72,7 +72,8 @@ def claim(
     c = table.c
     due = (
         sa.select(c.id)
-        .where(c.status == PENDING, c.next_attempt_at <= now)
+        .where(c.status == PENDING)
+        .where(sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now))
         .where(sa.or_(c.lease_until.is_(None), c.lease_until < now))
         .order_by(c.id)
         .limit(limit)

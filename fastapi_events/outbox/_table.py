@@ -51,7 +51,7 @@ def build_table(name: str, metadata: sa.MetaData, schema: str | None) -> sa.Tabl
         sa.Column("correlation_id", sa.Text(), nullable=True),
         sa.Column("trace_context", sa.JSON(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False, default=0),
-        sa.Column("next_attempt_at", when, nullable=False),
+        sa.Column("next_attempt_at", when, nullable=True),
         sa.Column("lease_owner", sa.String(200), nullable=True),
         sa.Column("lease_until", when, nullable=True),
         sa.Column("status", sa.String(16), nullable=False, default=PENDING),
@@ -148,7 +148,7 @@ class Outbox:
             payload_schema_dump,
             payload_schema_cls_dict_args,
         )
-        session.execute(self._statement(event, _dialect_name(session, self.table)))
+        session.execute(self._statement(event, _dialect_name(session, self.table))).close()
         return event
 
     async def add_async(
@@ -180,7 +180,8 @@ class Outbox:
             payload_schema_dump,
             payload_schema_cls_dict_args,
         )
-        await session.execute(self._statement(event, _dialect_name(session, self.table)))
+        result = await session.execute(self._statement(event, _dialect_name(session, self.table)))
+        result.close()
         return event
 
     def create_table(self, bind: sa.Engine | sa.Connection) -> None:

@@ -79,7 +79,7 @@ def row_values(event: Event) -> dict[str, Any]:
         "correlation_id": event.correlation_id,
         "trace_context": dict(trace) if trace else None,
         "attempts": 0,
-        "next_attempt_at": event.timestamp,
+        "next_attempt_at": None,  # due at once, whatever the relay's clock says
         "status": PENDING,
     }
 
