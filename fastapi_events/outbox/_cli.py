@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     relay.add_argument("--lease", type=float, default=30.0)
     relay.add_argument("--max-attempts", type=int, default=10)
     relay.add_argument("--backoff", type=float, default=1.0)
-    relay.add_argument("--max-backoff", type=float, default=300.0)
+    relay.add_argument("--max-backoff", type=float, help="default: max(300, --backoff)")
     relay.add_argument("--no-listen", action="store_true", help="poll only, no LISTEN")
     relay.add_argument("--once", action="store_true", help="publish what is due, then exit")
     for name, text in [("create-table", "create the outbox table"), ("stats", "print stats")]:

@@ -80,7 +80,7 @@ class OutboxRelay:
         max_attempts: attempts before a row is dead (a claim counts, so a row that keeps
             killing its relay dies too).
         backoff: the first retry's delay bound in seconds, doubled per failed attempt...
-        max_backoff: ...up to this bound.
+        max_backoff: ...up to this bound (300 s, or ``backoff`` if that is more).
         dead_letter: a handler object that receives each dead event.
         on_error: ``on_error(event, handler, exception)``, called once per dead event
             with its last failure.
@@ -108,7 +108,7 @@ class OutboxRelay:
         lease: float = 30.0,
         max_attempts: int = 10,
         backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        max_backoff: float | None = None,
         dead_letter: BaseEventHandler | None = None,
         on_error: ErrorHook | None = None,
         listen: bool = True,
@@ -129,9 +129,11 @@ class OutboxRelay:
         self.poll_interval = check_seconds("poll_interval", poll_interval)
         self.lease = check_seconds("lease", lease)
         self.max_attempts = check_count("max_attempts", max_attempts)
-        self.backoff = Backoff(check_seconds("backoff", backoff, zero=True), max_backoff)
-        if check_seconds("max_backoff", max_backoff, zero=True) < backoff:
-            raise ConfigurationError(f"max_backoff must be >= backoff ({backoff}s)")
+        first = check_seconds("backoff", backoff, zero=True)
+        cap = max(first, 300.0) if max_backoff is None else max_backoff
+        if check_seconds("max_backoff", cap, zero=True) < first:
+            raise ConfigurationError(f"max_backoff must be >= backoff ({first}s)")
+        self.backoff = Backoff(first, cap)
         self.dead_letter = dead_letter
         self.on_error = on_error
         self.listen = listen

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_scoped_session,
+)
+from sqlalchemy.orm import Session, scoped_session
 
 from .._event import Event, EventName
 from .._redact import capped_repr
@@ -26,9 +32,10 @@ DEAD = "dead"
 #: PostgreSQL's limit for a channel name, in bytes.
 _MAX_CHANNEL = 63
 
-#: A sync or async session or connection: what ``add`` writes through.
-SyncExecutor = Session | sa.Connection
-AsyncExecutor = AsyncSession | AsyncConnection
+#: What ``add`` writes through: a session (scoped or not) or a Core connection.
+SyncExecutor = Session | scoped_session[Session] | sa.Connection
+#: What ``add_async`` writes through.
+AsyncExecutor = AsyncSession | async_scoped_session[AsyncSession] | AsyncConnection
 
 
 def build_table(name: str, metadata: sa.MetaData, schema: str | None) -> sa.Table:
@@ -195,6 +202,19 @@ class Outbox:
             return
         async with engine.begin() as connection:
             await connection.run_sync(self.create_table)
+
+    def purge_statement(self, before: datetime) -> sa.Delete:
+        """A DELETE of the published rows whose events are older than ``before``, to run
+        on your own schedule (dead rows stay until you deal with them).
+
+        Example::
+
+            week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+            with engine.begin() as connection:
+                connection.execute(outbox.purge_statement(week_ago))
+        """
+        c = self.table.c
+        return sa.delete(self.table).where(c.status == PUBLISHED, c.timestamp < before)
 
     def _statement(self, event: Event, dialect: str) -> sa.Executable:
         channel = self.channel if self.notify and dialect == "postgresql" else None

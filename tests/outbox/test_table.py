@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from fastapi_events import outbox
 from fastapi_events.errors import ConfigurationError, SerializationError
@@ -48,6 +48,19 @@ async def test_core_connections_write_in_their_transaction(store: Store) -> None
             store.outbox.add(connection, "dropped", {})
             connection.rollback()
     assert [row.name for row in await store.rows()] == ["kept"]
+
+
+def test_a_scoped_session_works_like_a_session(tmp_path: Path) -> None:
+    """scoped_session (thread-local sessions, common in sync apps) is accepted."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'o.db'}")
+    box = Outbox()
+    box.create_table(engine)
+    session = scoped_session(sessionmaker(engine))
+    box.add(session, "kept", {})
+    session.commit()
+    session.remove()
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(box.table.c.name)).scalars().all() == ["kept"]
 
 
 async def test_the_row_holds_the_event_as_dispatch_builds_it(sqlite_store: Store) -> None:
@@ -188,3 +201,15 @@ async def test_postgresql_notifies_once_per_committed_transaction_only(pg_store:
         await listener.execute(sql.SQL("NOTIFY {}, 'end'").format(channel))
         received = [n.payload async for n in listener.notifies(timeout=10, stop_after=4)]
     assert received == ["after rollback", "", "", "end"]
+
+
+async def test_the_purge_statement_deletes_old_published_rows_only(store: Store) -> None:
+    """Published rows older than the cutoff go; pending and newer published ones stay."""
+    [old] = await store.write([("old", {})])
+    [pending] = await store.write([("pending", {})])
+    await store.write([("new", {})])
+    relay = store.relay([Recorder(fail=lambda event: event.key == "pending")], backoff=600)
+    await relay.drain()
+    await store.execute(store.outbox.purge_statement(pending.timestamp))
+    assert [row.name for row in await store.rows()] == ["pending", "new"]
+    assert old.timestamp < pending.timestamp
