@@ -17,6 +17,7 @@ missed it)::
     ├── SerializationError                        an event <-> a message (also ValueError)
     ├── SQSDeliveryError                          reported per event by the SQS forwarder
     └── reported to ``on_error`` for events never handled:
+        ├── OutboxRelayLostError                  its relay died during its last attempt
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
         └── EventLoopClosedError                  (also RuntimeError)
@@ -38,6 +39,7 @@ __all__ = [
     "MissingEventNameDuringRegistration",
     "MissingEventNameError",
     "MultiplePayloadsDetectedDuringDispatch",
+    "OutboxRelayLostError",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
     "SQSDeliveryError",
@@ -150,6 +152,15 @@ class SQSDeliveryError(FastapiEventError):
 class SerializationError(FastapiEventError, ValueError):
     """An event could not be turned into a message (or a message back into an event); only
     that event is reported.
+
+    .. versionadded:: 1.0
+    """
+
+
+class OutboxRelayLostError(FastapiEventError):
+    """Passed to the outbox relay's ``on_error`` (and logged) for an event whose relay
+    died (its lease ran out) during the event's last allowed attempt: the row is dead
+    without another try, so an event that kills its relay cannot kill every relay.
 
     .. versionadded:: 1.0
     """

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .._redact import capped_repr
 from ..errors import ConfigurationError
+from ._rows import extend_leases, release_leases
 
 __all__ = ["Database"]
 
@@ -58,37 +59,36 @@ class Database:
         return await asyncio.to_thread(_in_transaction, engine, bound)
 
     @contextlib.asynccontextmanager
-    async def renewing(
-        self,
-        extend: Callable[[sa.Connection, sa.Table, str, float], None],
-        table: sa.Table,
-        owner: str,
-        lease: float,
-    ) -> AsyncIterator[None]:
-        """Run ``extend(connection, table, owner, lease)`` every third of ``lease`` while
-        the block runs, so a long batch keeps its rows (a failed renewal is logged)."""
-        task = asyncio.create_task(self._renew(extend, table, owner, lease))
+    async def renewing(self, table: sa.Table, owner: str, lease: float) -> AsyncIterator[None]:
+        """Extend ``owner``'s leases every third of ``lease`` while the block runs, so a
+        long batch keeps its rows (a failed renewal is logged)."""
+        task = asyncio.create_task(self._renew(table, owner, lease))
         try:
             yield
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _renew(
-        self,
-        extend: Callable[[sa.Connection, sa.Table, str, float], None],
-        table: sa.Table,
-        owner: str,
-        lease: float,
-    ) -> None:
+    async def _renew(self, table: sa.Table, owner: str, lease: float) -> None:
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                await self.run(extend, table, owner, lease)
+                await self.run(extend_leases, table, owner, lease)
             except Exception as exc:
                 logger.warning(
                     "outbox relay %s: renewing leases failed (%s)", owner, type(exc).__name__
                 )
+
+    async def give_back(self, table: sa.Table, owner: str) -> None:
+        """Release ``owner``'s unpublished rows (the attempt does not count); log how many,
+        or the failure."""
+        try:
+            released = await self.run(release_leases, table, owner)
+        except Exception:
+            logger.exception("outbox relay %s: giving back its leases failed", owner)
+            return
+        if released:
+            logger.warning("outbox relay %s stopped with %d row(s) unpublished", owner, released)
 
 
 def _in_transaction(engine: sa.Engine, fn: Callable[[sa.Connection], T]) -> T:

@@ -12,6 +12,7 @@ from typing import Any
 from .._event import Event
 from .._redact import capped_text, describe_event, describe_handler, describe_validation_error
 from .._reporting import ErrorHook, call_error_hook
+from ..errors import OutboxRelayLostError
 from ..scope import event_scope
 from ._rows import Claimed, Settlement, utcnow
 from ._table import DEAD, PENDING
@@ -23,6 +24,7 @@ __all__ = [
     "close_handlers",
     "decide",
     "describe_error",
+    "exhausted",
     "publish",
     "start_handlers",
 ]
@@ -55,6 +57,15 @@ async def publish(
         for event in events:
             buffer.add(event)
     return failures
+
+
+def exhausted(claimed: Sequence[Claimed], max_attempts: int) -> dict[str, Failure]:
+    """The rows claimed past ``max_attempts`` (their relay died during the last attempt:
+    a graceful stop gives the attempt back), as failures that bury them unpublished."""
+    lost = OutboxRelayLostError(
+        f"the relay holding it stopped during its last attempt (max_attempts={max_attempts})"
+    )
+    return {row.event.id: Failure(None, lost) for row in claimed if row.attempts > max_attempts}
 
 
 @dataclass(frozen=True)

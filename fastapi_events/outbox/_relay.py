@@ -25,8 +25,16 @@ from ._database import Database
 from ._listen import Listener
 from ._metrics import StatsGauges
 from ._options import check_count, check_seconds
-from ._publish import Backoff, bury, close_handlers, decide, publish, start_handlers
-from ._rows import claim, extend_leases, release_leases, settle, table_stats, utcnow
+from ._publish import (
+    Backoff,
+    bury,
+    close_handlers,
+    decide,
+    exhausted,
+    publish,
+    start_handlers,
+)
+from ._rows import claim, settle, table_stats, utcnow
 from ._table import DEFAULT_OUTBOX, Outbox
 from ._wakeup import Wakeup
 
@@ -194,15 +202,7 @@ class OutboxRelay:
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
-        try:
-            released = await self._db.run(release_leases, self.outbox.table, self.owner)
-        except Exception:
-            logger.exception("outbox relay %s: giving back its leases failed", self.owner)
-        else:
-            if released:
-                logger.warning(
-                    "outbox relay %s stopped with %d row(s) unpublished", self.owner, released
-                )
+        await self._db.give_back(self.outbox.table, self.owner)
         await close_handlers(self._all_handlers())
 
     async def __aenter__(self) -> OutboxRelay:
@@ -231,10 +231,10 @@ class OutboxRelay:
         claimed = await self._db.run(claim, table, self.owner, self.lease, self.batch_size)
         if not claimed:
             return 0
-        async with self._db.renewing(extend_leases, self.outbox.table, self.owner, self.lease):
-            failures = await publish(
-                [row.event for row in claimed], self.handlers, **self._scope_options
-            )
+        failures = exhausted(claimed, self.max_attempts)
+        events = [row.event for row in claimed if row.event.id not in failures]
+        async with self._db.renewing(table, self.owner, self.lease):
+            failures.update(await publish(events, self.handlers, **self._scope_options))
         settlement, dead = decide(claimed, failures, self.max_attempts, self.backoff)
         if dead:
             await bury(dead, self.dead_letter, self.on_error, self._scope_options)

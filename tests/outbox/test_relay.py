@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from fastapi_events.errors import ConfigurationError
+from fastapi_events.errors import ConfigurationError, OutboxRelayLostError
 from fastapi_events.outbox import DEAD, PENDING, PUBLISHED, OutboxRelay
 from fastapi_events.outbox._rows import claim
 from tests.outbox.kit import Recorder, Store, eventually
@@ -96,6 +96,29 @@ async def test_an_event_that_recovers_is_published_and_never_dead_lettered(store
     assert (flaky.ids, graveyard.ids, reported) == ([event.id], [], [])
     [row] = await store.rows()
     assert (row.status, row.attempts, row.last_error) == (PUBLISHED, 3, None)
+
+
+async def test_a_row_whose_relay_died_on_its_last_attempt_is_dead_without_another(
+    store: Store,
+) -> None:
+    """Claims count as attempts: an event that keeps killing its relay ends dead, unpublished."""
+    [event] = await store.write([("poison", {})])
+    await store.execute(sa.update(store.table).values(attempts=3))  # three claims, no outcome
+    handler, graveyard, reported = Recorder(), Recorder(), []
+    relay = store.relay(
+        [handler],
+        max_attempts=3,
+        dead_letter=graveyard,
+        on_error=lambda event, handler, exc: reported.append((event.id, handler, type(exc))),
+    )
+
+    await relay.drain()
+
+    assert (handler.ids, graveyard.ids) == ([], [event.id])
+    assert reported == [(event.id, None, OutboxRelayLostError)]
+    [row] = await store.rows()
+    assert (row.status, row.attempts) == (DEAD, 4)
+    assert row.last_error.startswith("fastapi_events.errors.OutboxRelayLostError: the relay")
 
 
 async def test_backoff_is_stored_in_the_row_and_holds_it_back(store: Store) -> None:
