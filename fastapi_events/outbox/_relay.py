@@ -75,7 +75,10 @@ class OutboxRelay:
     event goes to ``dead_letter`` and ``on_error``. A relay that dies leaves its leases to
     expire; another relay (or this one, restarted) then publishes those rows: delivery is
     at least once. On PostgreSQL a LISTEN connection wakes the relay as rows commit;
-    elsewhere it polls every ``poll_interval`` seconds.
+    elsewhere it polls every ``poll_interval`` seconds. Order is the rows' (commit order
+    for transactions that do not overlap); a row waiting for a retry is overtaken by later
+    ones, and a retry goes to every handler again. Events the handlers dispatch go to the
+    same handlers, in memory (not through the outbox).
 
     Args:
         engine: a SQLAlchemy ``Engine`` (used from a worker thread) or ``AsyncEngine``.

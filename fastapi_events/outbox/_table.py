@@ -57,11 +57,11 @@ def build_table(name: str, metadata: sa.MetaData, schema: str | None) -> sa.Tabl
         sa.Column("timestamp", when, nullable=False),
         sa.Column("correlation_id", sa.Text(), nullable=True),
         sa.Column("trace_context", sa.JSON(), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("next_attempt_at", when, nullable=True),
         sa.Column("lease_owner", sa.String(200), nullable=True),
         sa.Column("lease_until", when, nullable=True),
-        sa.Column("status", sa.String(16), nullable=False, default=PENDING),
+        sa.Column("status", sa.String(16), nullable=False, server_default=PENDING),
         sa.Column("last_error", sa.Text(), nullable=True),
         schema=schema,
     )
