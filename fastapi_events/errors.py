@@ -18,6 +18,7 @@ missed it)::
     ├── SQSDeliveryError                          reported per event by the SQS forwarder
     ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
     └── reported to ``on_error`` for events never handled:
+        ├── OutboxRelayLostError                  its relay died during its last attempt
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
         └── EventLoopClosedError                  (also RuntimeError)
@@ -39,6 +40,7 @@ __all__ = [
     "MissingEventNameDuringRegistration",
     "MissingEventNameError",
     "MultiplePayloadsDetectedDuringDispatch",
+    "OutboxRelayLostError",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
     "RabbitMQDeliveryError",
@@ -170,6 +172,15 @@ class RabbitMQDeliveryError(FastapiEventError):
 class SerializationError(FastapiEventError, ValueError):
     """An event could not be turned into a message (or a message back into an event); only
     that event is reported.
+
+    .. versionadded:: 1.0
+    """
+
+
+class OutboxRelayLostError(FastapiEventError):
+    """Passed to the outbox relay's ``on_error`` (and logged) for an event whose relay
+    died (its lease ran out) during the event's last allowed attempt: the row is dead
+    without another try, so an event that kills its relay cannot kill every relay.
 
     .. versionadded:: 1.0
     """
