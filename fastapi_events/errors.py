@@ -15,7 +15,8 @@ missed it)::
     │   └── UnknownMiddlewareIdError
     ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
     ├── SerializationError                        an event <-> a message (also ValueError)
-    ├── SQSDeliveryError                          reported per event by the SQS forwarder
+    ├── AWSDeliveryError                          reported per event by an AWS forwarder
+    │   └── SQSDeliveryError                      the SQS forwarder
     └── reported to ``on_error`` for events never handled:
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
@@ -29,6 +30,7 @@ from typing import Any
 from ._redact import capped_repr, capped_text
 
 __all__ = [
+    "AWSDeliveryError",
     "ConfigurationError",
     "EventLoopClosedError",
     "EventsCancelledError",
@@ -131,20 +133,30 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
         self.events = events
 
 
-class SQSDeliveryError(FastapiEventError):
-    """SQS did not take a message (permanently, or after every retry); reported per event.
+class AWSDeliveryError(FastapiEventError):
+    """An AWS service did not take a message (permanently, or after every retry); reported
+    per event. Catch it for either forwarder; each raises its own subclass.
 
     Attributes:
-        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
-        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
+        code: the service's error code (``"InvalidParameterValue"``...) or the transport
+            error's name.
+        sender_fault: the service's verdict: ``True`` when retrying the same message cannot
+            work.
 
     .. versionadded:: 1.0
     """
 
     def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
-        super().__init__(capped_text(message))  # SQS's or botocore's text, capped
+        super().__init__(capped_text(message))  # the service's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault
+
+
+class SQSDeliveryError(AWSDeliveryError):
+    """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
 
 
 class SerializationError(FastapiEventError, ValueError):
