@@ -1,13 +1,16 @@
 """Reading a received message's body and string attributes, whatever wire it came from.
 
-SQS gives a dict with ``Body`` and ``MessageAttributes``; Pub/Sub a message with ``.data``
-and ``.attributes``; a Redis stream entry is a mapping of fields, the body under
+SQS gives a dict with ``Body`` and ``MessageAttributes`` (a queue subscribed to an SNS topic
+without raw delivery: an SNS notification as the ``Body``, whose ``Message`` and
+``MessageAttributes`` are the message's); Pub/Sub a message with ``.data`` and
+``.attributes``; a Redis stream entry is a mapping of fields, the body under
 :data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents binary
 attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,7 @@ __all__ = [
 #: The field of a Redis stream entry that holds the message body.
 STREAM_BODY_FIELD = "body"
 _CE_WIRE, _CE_FIELD = "ce-", "ce_"
+_SNS_NOTIFICATION = "Notification"
 
 
 def body_and_attributes(
@@ -28,7 +32,12 @@ def body_and_attributes(
 ) -> tuple[str | bytes, dict[str, str]]:
     """The body and attributes of ``message`` (see :func:`fastapi_events.serialization.decode`)."""
     if isinstance(message, Mapping) and "Body" in message:
+        envelope = _sns_envelope(message["Body"])
+        if envelope is not None:
+            return envelope["Message"], _sns_attributes(envelope)
         return message["Body"], message_attributes(message)
+    if _is_sns_notification(message):
+        return message["Message"], _sns_attributes(message)
     if isinstance(message, Mapping) and _field(message, STREAM_BODY_FIELD) is not None:
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
@@ -38,12 +47,17 @@ def body_and_attributes(
 
 def message_attributes(message: Any) -> dict[str, str]:
     """The string attributes of a received message: an SQS message dict (its
-    ``MessageAttributes``), a Pub/Sub message or a decoded event (``.attributes``), a
-    Redis stream entry's fields, or a mapping of attributes (SQS-shaped values or plain
-    strings)."""
+    ``MessageAttributes``, or those of the SNS notification it holds), an SNS notification,
+    a Pub/Sub message or a decoded event (``.attributes``), a Redis stream entry's fields,
+    or a mapping of attributes (SQS- or SNS-shaped values, or plain strings)."""
     if isinstance(message, Mapping):
         if "Body" in message:
+            envelope = _sns_envelope(message["Body"])
+            if envelope is not None:
+                return _sns_attributes(envelope)
             raw = message.get("MessageAttributes", {})
+        elif _is_sns_notification(message):
+            return _sns_attributes(message)
         elif _field(message, STREAM_BODY_FIELD) is not None:
             return _from_stream_entry(message)[1]
         else:
@@ -76,6 +90,31 @@ def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]
     return body, attributes
 
 
+def _is_sns_notification(message: Any) -> bool:
+    return (
+        isinstance(message, Mapping)
+        and message.get("Type") == _SNS_NOTIFICATION
+        and "TopicArn" in message
+        and isinstance(message.get("Message"), str)
+    )
+
+
+def _sns_envelope(body: Any) -> Mapping[str, Any] | None:
+    """The SNS notification an SQS body holds, if it is one (cheap test first)."""
+    if not isinstance(body, str) or '"TopicArn"' not in body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if _is_sns_notification(data) else None
+
+
+def _sns_attributes(notification: Mapping[str, Any]) -> dict[str, str]:
+    raw = notification.get("MessageAttributes") or {}
+    return {key: _attribute_value(value) for key, value in raw.items()}
+
+
 def _field(fields: Mapping[Any, Any], name: str) -> Any:
     value = fields.get(name)
     return fields.get(name.encode()) if value is None else value
@@ -83,7 +122,7 @@ def _field(fields: Mapping[Any, Any], name: str) -> Any:
 
 def _attribute_value(value: Any) -> str:
     if isinstance(value, Mapping):  # SQS: {"DataType": "String", "StringValue": "..."}
-        return str(value.get("StringValue", ""))
+        return str(value.get("StringValue", value.get("Value", "")))  # SNS: {"Type", "Value"}
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
