@@ -16,7 +16,8 @@ missed it)::
     ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
     ├── SerializationError                        an event <-> a message (also ValueError)
     ├── AWSDeliveryError                          reported per event by an AWS forwarder
-    │   └── SQSDeliveryError                      the SQS forwarder
+    │   ├── SQSDeliveryError                      the SQS forwarder
+    │   └── SNSDeliveryError                      the SNS forwarder
     └── reported to ``on_error`` for events never handled:
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
@@ -42,6 +43,7 @@ __all__ = [
     "MultiplePayloadsDetectedDuringDispatch",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
+    "SNSDeliveryError",
     "SQSDeliveryError",
     "SerializationError",
     "ShutdownTimeoutError",
@@ -154,6 +156,13 @@ class AWSDeliveryError(FastapiEventError):
 
 class SQSDeliveryError(AWSDeliveryError):
     """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
+
+
+class SNSDeliveryError(AWSDeliveryError):
+    """SNS did not take a message (permanently, or after every retry); reported per event.
 
     .. versionadded:: 1.0
     """

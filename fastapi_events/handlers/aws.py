@@ -1,8 +1,9 @@
-"""Forward events to an AWS SQS queue (extra ``aws``).
+"""Forward events to an AWS SQS queue or SNS topic (extra ``aws``).
 
 Importing this module does not import boto3; constructing a handler does, and the
 client is created on the first event (never in ``__init__``: Litestar builds middleware,
-and so may touch handlers, once per route).
+and so may touch handlers, once per route). :class:`SNSForwardHandler` lives in
+:mod:`fastapi_events.handlers.sns` and is importable from here too.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .._event import Event
-from ..errors import SQSDeliveryError
+from ..errors import SNSDeliveryError, SQSDeliveryError
 from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_batch import AWS_INSTALL_HINT, AWSBatchForwarder, MessageAttributes, MessageGroupId
 from ._aws_entries import SQS
 from ._aws_limits import DEFAULT_MAX_BYTES, MAX_ENTRIES, ByteLimit
 from ._batching import RetryPolicy
+from .sns import SNSForwardHandler
 
 __all__ = [
     "AWS_INSTALL_HINT",
@@ -27,6 +29,8 @@ __all__ = [
     "MessageGroupId",
     "QueueUrl",
     "RetryPolicy",
+    "SNSDeliveryError",
+    "SNSForwardHandler",
     "SQSDeliveryError",
     "SQSForwardHandler",
 ]
