@@ -4,6 +4,7 @@ SQS queue subscribed to each topic."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -392,6 +393,8 @@ async def test_a_message_sns_refuses_is_reported_once_and_its_siblings_arrive(
     delivered = [decode(m).id for m in topic.queue.receive_all(4)]
     assert sorted([*delivered, event.id]) == sorted(dispatched)
     assert [decode(m).payload for m in topic.queue.receive_all(1)] == []  # nothing more
+    errors = [r.name for r in library_logs if r.levelno >= logging.ERROR]
+    assert errors == ["fastapi_events.handlers.sns"]
     assert_not_leaked(marker, library_logs, [error])
 
 
