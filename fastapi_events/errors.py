@@ -15,7 +15,9 @@ missed it)::
     │   └── UnknownMiddlewareIdError
     ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
     ├── SerializationError                        an event <-> a message (also ValueError)
-    ├── SQSDeliveryError                          reported per event by the SQS forwarder
+    ├── AWSDeliveryError                          reported per event by an AWS forwarder
+    │   ├── SQSDeliveryError                      the SQS forwarder
+    │   └── SNSDeliveryError                      the SNS forwarder
     ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
     └── reported to ``on_error`` for events never handled:
         ├── OutboxRelayLostError                  its relay died during its last attempt
@@ -31,6 +33,7 @@ from typing import Any
 from ._redact import capped_repr, capped_text
 
 __all__ = [
+    "AWSDeliveryError",
     "ConfigurationError",
     "EventLoopClosedError",
     "EventsCancelledError",
@@ -44,6 +47,7 @@ __all__ = [
     "OutsideEventScopeError",
     "PendingEventsTimeout",
     "RabbitMQDeliveryError",
+    "SNSDeliveryError",
     "SQSDeliveryError",
     "SerializationError",
     "ShutdownTimeoutError",
@@ -135,18 +139,21 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
         self.events = events
 
 
-class SQSDeliveryError(FastapiEventError):
-    """SQS did not take a message (permanently, or after every retry); reported per event.
+class AWSDeliveryError(FastapiEventError):
+    """An AWS service did not take a message (permanently, or after every retry); reported
+    per event. Catch it for either forwarder; each raises its own subclass.
 
     Attributes:
-        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
-        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
+        code: the service's error code (``"InvalidParameterValue"``...) or the transport
+            error's name.
+        sender_fault: the service's verdict: ``True`` when retrying the same message cannot
+            work.
 
     .. versionadded:: 1.0
     """
 
     def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
-        super().__init__(capped_text(message))  # SQS's or botocore's text, capped
+        super().__init__(capped_text(message))  # the service's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault
 
@@ -167,6 +174,20 @@ class RabbitMQDeliveryError(FastapiEventError):
         super().__init__(capped_text(message, 400))
         self.reason = reason
         self.reply_code = reply_code
+
+
+class SQSDeliveryError(AWSDeliveryError):
+    """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
+
+
+class SNSDeliveryError(AWSDeliveryError):
+    """SNS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
 
 
 class SerializationError(FastapiEventError, ValueError):

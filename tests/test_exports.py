@@ -103,6 +103,7 @@ LIGHT_MODULES = [
     "fastapi_events.handlers.redis",
     "fastapi_events.handlers.kafka",
     "fastapi_events.handlers.rabbitmq",
+    "fastapi_events.handlers.sns",
 ]
 #: What none of them may import.
 HEAVY = [

@@ -304,6 +304,26 @@ def test_decode_reads_amqp_messages_and_headers(prefix: str) -> None:
         assert (received.source, received.trace_context) == ("/shop", TRACE)
 
 
+def test_decode_reads_an_sns_notification_inside_sqs_or_alone() -> None:
+    """An SNS notification (an SQS body without raw delivery, or Lambda's record["Sns"])
+    decodes to the message it carries, with its attributes."""
+    event = Event("x", 1)
+    message = encode(event)
+    notification = {
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+        "Message": message.body.decode(),
+        "MessageAttributes": {
+            k: {"Type": "String", "Value": v} for k, v in message.attributes.items()
+        },
+    }
+    sqs = {"Body": json.dumps(notification), "MessageAttributes": {}}
+    for received in (decode(sqs), decode(notification)):
+        assert (tuple(received), received.id) == (("x", 1), event.id)
+    assert message_attributes(sqs) == message_attributes(notification) == message.attributes
+
+
 def test_decode_rejects_a_foreign_message() -> None:
     """A body in none of the formats is a SerializationError, not a wrong event."""
     with pytest.raises(SerializationError, match="not a fastapi_events message"):

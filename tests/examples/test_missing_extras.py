@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("redis_forwarding.py", "redis", "redis,examples"),
         ("kafka_forwarding.py", "aiokafka", "kafka,examples"),
         ("rabbitmq_forwarding.py", "aio_pika", "rabbitmq,examples"),
+        ("sns_forwarding.py", "boto3", "aws,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
