@@ -12,6 +12,7 @@ from .errors import ConfigurationError
 from .handlers.base import BaseEventHandler
 
 __all__ = [
+    "check_dead_letter",
     "check_failure_status",
     "check_middleware_id",
     "check_providers",
@@ -115,3 +116,19 @@ def check_failure_status(failure_status: Any) -> Callable[[int], bool]:
     except ValueError:  # no signature (some builtins): trust it
         pass
     return failure_status  # type: ignore[no-any-return]
+
+
+def check_dead_letter(dead_letter: object) -> BaseEventHandler | None:
+    """A handler object for ``dead_letter=``; a plain function becomes one (its events)."""
+    if dead_letter is None or isinstance(dead_letter, BaseEventHandler):
+        return dead_letter
+    if not callable(dead_letter):
+        raise ConfigurationError(
+            f"dead_letter must be a handler object or a function of the event, got "
+            f"{type(dead_letter).__name__}; pass e.g. dead_letter=SQSForwardHandler(dlq_url)"
+        )
+    from .handlers.local import LocalHandler
+
+    handler = LocalHandler()
+    handler.register(dead_letter)
+    return handler

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
-from ._checks import check_providers, check_shutdown_timeout, validate_handlers
+from ._checks import check_dead_letter, check_providers, check_shutdown_timeout, validate_handlers
 from ._context import enter_pipeline, enter_progress, reset
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._durability import link_spool
@@ -63,6 +63,7 @@ class EventPipeline:
         tracer_provider: Any = None,
         meter_provider: Any = None,
         spool: Spool | None = None,
+        dead_letter: object = None,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ConfigurationError(
@@ -75,6 +76,8 @@ class EventPipeline:
         self.shutdown_timeout = check_shutdown_timeout(shutdown_timeout)
         check_providers(tracer_provider, meter_provider)
         self._spool = None if spool is None else link_spool(spool, self.handlers)
+        #: Where events go once a local function's retries are spent (a handler object).
+        self.dead_letter = check_dead_letter(dead_letter)
         self.runner = BackgroundRunner(self._report_cancelled)
         self._telemetry = create_telemetry(tracer_provider, meter_provider)
         #: The telemetry while it has anything to record, else ``None``: refreshed at

@@ -21,6 +21,7 @@ missed it)::
     ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
     └── reported to ``on_error`` for events never handled:
         ├── OutboxRelayLostError                  its relay died during its last attempt
+        ├── EventDeadLetteredError                retries exhausted, sent to dead_letter=
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
         └── EventLoopClosedError                  (also RuntimeError)
@@ -35,6 +36,7 @@ from ._redact import capped_repr, capped_text
 __all__ = [
     "AWSDeliveryError",
     "ConfigurationError",
+    "EventDeadLetteredError",
     "EventLoopClosedError",
     "EventsCancelledError",
     "FastapiEventError",
@@ -205,3 +207,16 @@ class OutboxRelayLostError(FastapiEventError):
 
     .. versionadded:: 1.0
     """
+
+
+class EventDeadLetteredError(FastapiEventError):
+    """Passed to the error hook for an event a local handler function failed on every
+    attempt of its retry policy, once the event went to the middleware's ``dead_letter``
+    handler. ``__cause__`` is the last failure; :attr:`attempts` how many were made.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"failed {attempts} time(s); sent to the dead-letter handler")
+        self.attempts = attempts

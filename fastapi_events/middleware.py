@@ -48,6 +48,8 @@ class EventHandlerASGIMiddleware:
         meter_provider: OpenTelemetry meter provider (default: the global one).
         spool: a :class:`~fastapi_events.spool.Spool` (e.g. ``SQLiteSpool(path)``): events
             are written before handlers see them and replayed after a crash.
+        dead_letter: a handler object (or a function of the event) that receives the
+            events a local function with ``retry=`` failed on every attempt.
         correlation_id_header: the request header(s) ``Event.correlation_id`` is read
             from (default ``X-Request-ID``, then ``X-Correlation-ID``; ``None``: none).
             asgi-correlation-id's id wins when that middleware runs.
@@ -70,6 +72,7 @@ class EventHandlerASGIMiddleware:
         tracer_provider: Any = None,
         meter_provider: Any = None,
         spool: Spool | None = None,
+        dead_letter: object = None,
         correlation_id_header: str | Sequence[str] | None = DEFAULT_CORRELATION_HEADERS,
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
@@ -90,6 +93,7 @@ class EventHandlerASGIMiddleware:
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
             spool=spool,
+            dead_letter=dead_letter,
         )
         self.pipeline.correlation_headers = headers
 

@@ -48,6 +48,8 @@ class RetryPolicy:
         attempts: tries in total, the first included (1: never retry).
         base_delay: the bound of the first delay, in seconds.
         max_delay: the largest bound, in seconds.
+        retry_on: which exceptions a local handler function retries (default: any
+            ``Exception``); forwarders decide what is transient themselves.
 
     .. versionadded:: 1.0
     """
@@ -55,6 +57,7 @@ class RetryPolicy:
     attempts: int = 5
     base_delay: float = 0.05
     max_delay: float = 2.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
 
     def __post_init__(self) -> None:
         if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
@@ -14,6 +15,8 @@ from .._event import Event, EventName, normalize_event_name
 from .._redact import capped_repr
 from .._reporting import must_propagate, report_failure
 from ..errors import ConfigurationError
+from ._batching import RetryPolicy
+from ._guard import Guard, dead_letter_or_report
 from .base import BaseEventHandler
 
 __all__ = ["LocalHandler", "local_handler"]
@@ -52,18 +55,51 @@ class LocalHandler(BaseEventHandler):
     def __init__(self) -> None:
         self._registrations: list[tuple[str, Callable[[str], bool], CallPlan]] = []
         self._matches: dict[str, tuple[CallPlan, ...]] = {}
+        self._guards: dict[int, Guard] = {}  # id(plan) -> its retries and concurrency limit
 
     @overload
-    def register(self, _func: F, event_name: EventName = "*") -> F: ...
+    def register(
+        self,
+        _func: F,
+        event_name: EventName = "*",
+        *,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+    ) -> F: ...
 
     @overload
-    def register(self, _func: None = None, event_name: EventName = "*") -> Callable[[F], F]: ...
+    def register(
+        self,
+        _func: None = None,
+        event_name: EventName = "*",
+        *,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+    ) -> Callable[[F], F]: ...
 
-    def register(self, _func: Any = None, event_name: EventName = "*") -> Any:
+    def register(
+        self,
+        _func: Any = None,
+        event_name: EventName = "*",
+        *,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+    ) -> Any:
         """Register a function for the events matching ``event_name`` (default: all).
 
         Works bare (``@local_handler.register``) and with arguments; returns the
         function unchanged, so registrations stack.
+
+        Args:
+            event_name: an fnmatch pattern, a name or an Enum (default: every event).
+            retry: call the function again when it fails (only it, never the functions
+                that already succeeded), with backoff; after the last attempt the event goes
+                to the middleware's ``dead_letter`` handler and to ``on_error``.
+            max_concurrency: at most this many calls of the function at once, across
+                requests.
+
+        .. versionadded:: 1.0
+           ``retry`` and ``max_concurrency``.
 
         Raises:
             ConfigurationError: the object is not callable or has parameters that are
@@ -71,14 +107,16 @@ class LocalHandler(BaseEventHandler):
             InvalidEventNameError: ``event_name`` is neither a ``str`` nor an ``Enum``.
         """
         pattern = normalize_event_name(event_name)
+        guarded = retry is not None or max_concurrency is not None
+        guard = Guard(retry, max_concurrency) if guarded else None
 
         def decorate(func: F) -> F:
-            self._add(pattern, func)
+            self._add(pattern, func, guard)
             return func
 
         return decorate if _func is None else decorate(_func)
 
-    def _add(self, pattern: str, func: Callable[..., Any]) -> None:
+    def _add(self, pattern: str, func: Callable[..., Any], guard: Guard | None = None) -> None:
         if not callable(func):
             raise ConfigurationError(
                 f"only callables can be registered as handlers, got {capped_repr(func)} "
@@ -91,6 +129,8 @@ class LocalHandler(BaseEventHandler):
                 "async functions"
             )
         self._registrations.append((pattern, _compile(pattern), plan))
+        if guard is not None:
+            self._guards[id(plan)] = guard
         self._matches.clear()
 
     def unregister_all(self) -> None:
@@ -100,6 +140,7 @@ class LocalHandler(BaseEventHandler):
         """
         self._registrations.clear()
         self._matches.clear()
+        self._guards.clear()
 
     def snapshot(self) -> tuple[object, ...]:
         """The current registrations, to give back to :meth:`restore` (test isolation).
@@ -115,6 +156,8 @@ class LocalHandler(BaseEventHandler):
         """
         self._registrations[:] = snapshot  # type: ignore[assignment]
         self._matches.clear()
+        live = {id(plan) for _, _, plan in self._registrations}
+        self._guards = {key: guard for key, guard in self._guards.items() if key in live}
 
     def matching(self, name: str) -> tuple[CallPlan, ...]:
         """The plans registered for a normalised event name, in registration order; cached
@@ -142,9 +185,13 @@ class LocalHandler(BaseEventHandler):
         plans = self.matching(event.key)
         if progress is not None and len(plans) > 1:
             plans = plans[progress.steps_done(event) :]
+        guards = self._guards
         for plan in plans:
+            guard = guards.get(id(plan)) if guards else None
             try:
-                if telemetry is not None:
+                if guard is not None:
+                    await guard.run(functools.partial(self._call, plan, event, telemetry))
+                elif telemetry is not None:
                     with telemetry.handler_span(event, plan.call):
                         await call_with_dependencies(plan, event)
                 elif plan.simple and plan.kind == "async":
@@ -154,11 +201,22 @@ class LocalHandler(BaseEventHandler):
             except BaseException as exc:
                 if must_propagate(exc):
                     raise
-                report_failure(event, plan.call, exc)
+                if guard is None:
+                    report_failure(event, plan.call, exc)
+                else:
+                    await dead_letter_or_report(event, plan.call, exc, guard)
             if progress is not None:
                 progress.step(event)
         if progress is not None:
             progress.settle(event)
+
+    @staticmethod
+    async def _call(plan: CallPlan, event: Event, telemetry: Any) -> None:
+        if telemetry is not None:
+            with telemetry.handler_span(event, plan.call):
+                await call_with_dependencies(plan, event)
+        else:
+            await call_with_dependencies(plan, event)
 
     async def handle_many(self, events: Sequence[Event]) -> None:
         """Handle ``events`` in dispatch order (``handle`` isolates each function itself)."""
