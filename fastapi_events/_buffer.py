@@ -87,10 +87,7 @@ class RequestBuffer:
     def _add_late(self, event: Event) -> None:
         late = self._late
         if late is None:
-            pipeline = self.pipeline
-            late = self._late = LateQueue(
-                pipeline.handlers, pipeline.run, pipeline.runner.spawn, self._current_while
-            )
+            late = self._late = self.pipeline.late_queue(self._current_while)
         late.add(event)
 
     async def _current_while(self, work: Awaitable[None]) -> None:

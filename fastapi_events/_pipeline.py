@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
+from ._backpressure import DEFAULT_MAX_PENDING, Admission
 from ._checks import check_dead_letter, check_providers, check_shutdown_timeout, validate_handlers
 from ._context import enter_pipeline, enter_progress, reset
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
@@ -64,6 +65,7 @@ class EventPipeline:
         meter_provider: Any = None,
         spool: Spool | None = None,
         dead_letter: object = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ConfigurationError(
@@ -91,7 +93,10 @@ class EventPipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[contextvars.Context, Callable[..., None], Event]] = []
         # Events submitted outside requests (and what their handlers chain): one queue.
-        self._outside = LateQueue(self.handlers, self.run, self._spawn_fresh, _as_is)
+        self.admission = Admission(max_pending, self._report_lost, self.handlers)
+        if self._spool is not None:
+            self.admission.spill = self._spool.spool.spill
+        self._outside = self.late_queue(_as_is, fresh=True)
 
     def bind_loop(self) -> None:
         """Remember the running loop (called per request: test clients may switch loops);
@@ -149,6 +154,14 @@ class EventPipeline:
         submission order and in batches (a forwarder sends them together).
         """
         self.call_in_loop(self._outside.add, event)
+
+    def late_queue(
+        self, around: Callable[[Awaitable[None]], Awaitable[None]], *, fresh: bool = False
+    ) -> LateQueue:
+        """An ordered background queue of this pipeline's handlers, bounded by
+        ``max_pending`` (``fresh``: its worker runs in an empty context)."""
+        spawn = self._spawn_fresh if fresh else self.runner.spawn
+        return LateQueue(self.handlers, self.run, spawn, around, self.admission)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -234,7 +247,9 @@ class EventPipeline:
         self.bind_loop()
         self.refresh_telemetry()
         if self._spool is not None:
-            await self._spool.spool.open(len(self.handlers), self._replay)
+            await self._spool.spool.open(
+                len(self.handlers), self._replay, capacity=self.admission.capacity
+            )
         for handler in self.handlers:
             try:
                 await handler.astart()
@@ -261,7 +276,15 @@ class EventPipeline:
 
     def _replay(self, orphans: list[SpooledEvent]) -> None:
         if orphans and self._spool is not None:
-            self.continue_in_background(self._spool.replay(orphans))
+            work = self._spool.replay(orphans)
+            self.admission.pending += len(orphans)  # replays count against max_pending
+            self.runner.spawn(self._run_replay(work), work)
+
+    async def _run_replay(self, work: Work) -> None:
+        try:
+            await self.run(work)
+        finally:
+            self.admission.release(len(work.events))
 
     def _report_cancelled(self, owed: list[Owed]) -> None:
         self._report_lost(owed, EventsCancelledError("cancelled before it was handled"))

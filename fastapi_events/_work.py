@@ -56,7 +56,16 @@ class LateQueue:
             handlers dispatch joins this queue).
     """
 
-    __slots__ = ("_around", "_current", "_events", "_handlers", "_run", "_spawn", "_worker")
+    __slots__ = (
+        "_admission",
+        "_around",
+        "_current",
+        "_events",
+        "_handlers",
+        "_run",
+        "_spawn",
+        "_worker",
+    )
 
     def __init__(
         self,
@@ -64,17 +73,22 @@ class LateQueue:
         run: Callable[[Work], Awaitable[None]],
         spawn: Callable[[Any, Any], asyncio.Task[None]],
         around: Callable[[Awaitable[None]], Awaitable[None]],
+        admission: Any = None,
     ) -> None:
         self._handlers = handlers
         self._run = run
         self._spawn = spawn
         self._around = around
+        #: Counts queued events against the pipeline's ``max_pending`` (``admit``/``release``).
+        self._admission = admission
         self._events: list[Event] = []
         self._current: Work | None = None
         self._worker: asyncio.Task[None] | None = None
 
     def add(self, event: Event) -> None:
         """Queue ``event``; start a worker if none is running. Call on the event loop."""
+        if self._admission is not None and not self._admission.admit(event):
+            return  # turned away: spilled to the spool, or reported as dropped
         self._events.append(event)
         worker = self._worker
         # A worker of a closed loop (a test client's) will never run again: start another.
@@ -88,13 +102,17 @@ class LateQueue:
 
     async def _work(self) -> None:
         try:
-            if self._current is not None:  # left unfinished by a worker of a closed loop
+            if self._current is None and self._events:
+                self._current = Work(self._events, self._handlers)
+                self._events = []
+            while self._current is not None:  # (one left by a worker of a closed loop, too)
                 await self._run(self._current)
-            while self._events:
-                events, self._events = self._events, []
-                self._current = Work(events, self._handlers)
-                await self._run(self._current)
-                self._current = None
+                done, self._current = len(self._current.events), None
+                if self._admission is not None:
+                    self._admission.release(done)
+                if self._events:
+                    self._current = Work(self._events, self._handlers)
+                    self._events = []
         finally:
             self._worker = None
 
@@ -107,7 +125,11 @@ class LateQueue:
 
     def abandon(self) -> None:
         """Give up the queued and unfinished events (they have been reported)."""
+        released = len(self._events)
         if self._current is not None:
+            released += len(self._current.events)
             self._current.abandon()
             self._current = None
         self._events = []
+        if self._admission is not None:
+            self._admission.release(released)

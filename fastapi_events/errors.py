@@ -24,6 +24,7 @@ missed it)::
         ├── EventDeadLetteredError                retries exhausted, sent to dead_letter=
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
+        ├── EventsDroppedError                    background queues full (max_pending)
         └── EventLoopClosedError                  (also RuntimeError)
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "EventDeadLetteredError",
     "EventLoopClosedError",
     "EventsCancelledError",
+    "EventsDroppedError",
     "FastapiEventError",
     "InvalidEventNameError",
     "MissingEventNameDuringDispatch",
@@ -220,3 +222,11 @@ class EventDeadLetteredError(FastapiEventError):
     def __init__(self, attempts: int) -> None:
         super().__init__(f"failed {attempts} time(s); sent to the dead-letter handler")
         self.attempts = attempts
+
+
+class EventsDroppedError(FastapiEventError):
+    """Passed to the error hook for an event turned away because the middleware's background
+    queues held ``max_pending`` events already (and there was no spool to spill it to).
+
+    .. versionadded:: 1.0
+    """

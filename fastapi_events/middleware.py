@@ -12,6 +12,7 @@ from ._checks import check_failure_status, check_middleware_id, validate_handler
 from ._context import enter_buffer, exit_buffer
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
+from ._backpressure import DEFAULT_MAX_PENDING
 from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
 from .errors import ConfigurationError
@@ -50,6 +51,9 @@ class EventHandlerASGIMiddleware:
             are written before handlers see them and replayed after a crash.
         dead_letter: a handler object (or a function of the event) that receives the
             events a local function with ``retry=`` failed on every attempt.
+        max_pending: how many events may wait in the background queues (late, outside
+            requests, websockets, chained); beyond it they are spilled to the spool, or
+            reported as dropped (``EventsDroppedError``) without one.
         correlation_id_header: the request header(s) ``Event.correlation_id`` is read
             from (default ``X-Request-ID``, then ``X-Correlation-ID``; ``None``: none).
             asgi-correlation-id's id wins when that middleware runs.
@@ -73,6 +77,7 @@ class EventHandlerASGIMiddleware:
         meter_provider: Any = None,
         spool: Spool | None = None,
         dead_letter: object = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
         correlation_id_header: str | Sequence[str] | None = DEFAULT_CORRELATION_HEADERS,
     ) -> None:
         if on_failed_request not in ("handle", "discard"):
@@ -94,6 +99,7 @@ class EventHandlerASGIMiddleware:
             meter_provider=meter_provider,
             spool=spool,
             dead_letter=dead_letter,
+            max_pending=max_pending,
         )
         self.pipeline.correlation_headers = headers
 

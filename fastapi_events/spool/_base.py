@@ -31,10 +31,14 @@ class Spool(ABC):
 
     @abstractmethod
     async def open(
-        self, handler_count: int, on_orphans: Callable[[list[SpooledEvent]], None]
+        self,
+        handler_count: int,
+        on_orphans: Callable[[list[SpooledEvent]], None],
+        capacity: Callable[[], int] | None = None,
     ) -> None:
-        """Start (at application startup): claim what dead owners left and give it to
-        ``on_orphans``, now and whenever another owner dies later."""
+        """Start (at application startup): claim what dead owners left (and what was
+        spilled) and give it to ``on_orphans``, now and whenever another owner dies later;
+        at most ``capacity()`` events at a time when given."""
 
     @abstractmethod
     async def write(self, events: Sequence[Event]) -> list[Event]:
@@ -44,6 +48,12 @@ class Spool(ABC):
     @abstractmethod
     def done(self, events: Sequence[Event], handler_index: int) -> None:
         """Record that handler ``handler_index`` has finished with ``events`` (no wait)."""
+
+    @abstractmethod
+    def spill(self, events: Sequence[Event]) -> list[Event]:
+        """Store ``events`` for later, owned by nobody (the pipeline's background queues are
+        full); they come back through ``on_orphans`` when there is room. Return those that
+        could not be stored (they are reported as dropped)."""
 
     @abstractmethod
     def holding(self, ids: Sequence[str]) -> set[str]:

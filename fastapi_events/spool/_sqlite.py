@@ -83,11 +83,17 @@ class SQLiteSpool(Spool):
         self._count = 0
         self._full = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._capacity: Callable[[], int] | None = None
 
     async def open(
-        self, handler_count: int, on_orphans: Callable[[list[SpooledEvent]], None]
+        self,
+        handler_count: int,
+        on_orphans: Callable[[list[SpooledEvent]], None],
+        capacity: Callable[[], int] | None = None,
     ) -> None:
-        """Open the file, register this owner, replay orphans now and on every heartbeat."""
+        """Open the file, register this owner, replay orphans now and on every heartbeat
+        (at most ``capacity()`` at a time)."""
+        self._capacity = capacity
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._all_pending = (1 << handler_count) - 1
         self._db = GroupCommit(await asyncio.to_thread(connect, str(self.path), _create_schema))
@@ -119,6 +125,24 @@ class SQLiteSpool(Spool):
         if not self._marks:
             self._db.submit(self._mark, wait=False)
         self._marks.extend((bit, name, event.id) for event in events)
+
+    def spill(self, events: Sequence[Event]) -> list[Event]:
+        """Store ``events`` owned by nobody (the background queues are full): a heartbeat
+        replays them when there is room. Returns those that could not be stored."""
+        if self._db is None or self._count + len(events) > self.max_events:
+            return list(events)
+        rows, refused = self._rows(events, "")
+        self._db.submit(lambda db: self._store(db, rows), wait=False)
+        logger.warning("%d event(s) spilled to the spool (background queues full)", len(rows))
+        return refused
+
+    def _store(self, db: sqlite3.Connection, rows: list[Any]) -> None:
+        cursor = db.executemany(
+            "INSERT OR IGNORE INTO events (spool, id, name, payload, ts, trace_context, "
+            "correlation_id, pending, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._count += cursor.rowcount
 
     def holding(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are in the file, unfinished (pending marks applied first)."""
@@ -158,6 +182,17 @@ class SQLiteSpool(Spool):
         return int(row[0])
 
     def _insert(self, db: sqlite3.Connection, events: Sequence[Event]) -> list[Event]:
+        rows, refused = self._rows(events, self.owner)
+        self._store(db, rows)
+        if refused:
+            logger.warning(
+                "%d event(s) not spooled (payload not JSON): %s",
+                len(refused),
+                ", ".join(event.id for event in refused),
+            )
+        return refused
+
+    def _rows(self, events: Sequence[Event], owner: str) -> tuple[list[Any], list[Event]]:
         rows, refused = [], []
         for event in events:
             try:
@@ -166,32 +201,9 @@ class SQLiteSpool(Spool):
                 refused.append(event)
                 continue
             trace = json.dumps(event.trace_context) if event.trace_context else None
-            rows.append(
-                (
-                    self.name,
-                    event.id,
-                    event.key,
-                    payload,
-                    event.unix_time,
-                    trace,
-                    event.correlation_id,
-                    self._all_pending,
-                    self.owner,
-                )
-            )
-        cursor = db.executemany(
-            "INSERT OR IGNORE INTO events (spool, id, name, payload, ts, trace_context, "
-            "correlation_id, pending, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        if refused:
-            logger.warning(
-                "%d event(s) not spooled (payload not JSON): %s",
-                len(refused),
-                ", ".join(event.id for event in refused),
-            )
-        self._count += cursor.rowcount
-        return refused
+            row = (self.name, event.id, event.key, payload, event.unix_time, trace)
+            rows.append((*row, event.correlation_id, self._all_pending, owner))
+        return rows, refused
 
     def _mark(self, db: sqlite3.Connection) -> None:
         marks, self._marks = self._marks, []
@@ -209,16 +221,16 @@ class SQLiteSpool(Spool):
         now = time.time()
         db.execute("UPDATE owners SET heartbeat = ? WHERE owner = ?", [now, self.owner])
         alive = "SELECT owner FROM owners WHERE heartbeat >= ?"
+        limit = -1 if self._capacity is None else self._capacity()
         rows = db.execute(
             "SELECT id, name, payload, ts, trace_context, correlation_id, pending FROM events "
-            f"WHERE spool = ? AND owner NOT IN ({alive}) ORDER BY seq",
-            [self.name, now - self.lease],
+            f"WHERE spool = ? AND owner NOT IN ({alive}) ORDER BY seq LIMIT ?",
+            [self.name, now - self.lease, limit],
         ).fetchall()
-        if rows:
-            db.execute(
-                f"UPDATE events SET owner = ? WHERE spool = ? AND owner NOT IN ({alive})",
-                [self.owner, self.name, now - self.lease],
-            )
+        db.executemany(
+            "UPDATE events SET owner = ? WHERE spool = ? AND id = ?",
+            [(self.owner, self.name, row[0]) for row in rows],
+        )
         db.execute("DELETE FROM owners WHERE heartbeat < ?", [now - self.lease])
         return [_spooled(row) for row in rows]
 
