@@ -1,15 +1,19 @@
 """Reading a received message's body and string attributes, whatever wire it came from.
 
 SQS gives a dict with ``Body`` and ``MessageAttributes``; Pub/Sub a message with ``.data``
-and ``.attributes``; a Redis stream entry is a mapping of fields, the body under
-:data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents binary
-attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents binding).
+and ``.attributes``; NATS a message with ``.data`` and ``.headers`` (values
+percent-encoded, see ``_nats_headers``); a Redis stream entry is a mapping of fields, the
+body under :data:`STREAM_BODY_FIELD` and each attribute under its own name (CloudEvents
+binary attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents
+binding).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from ._nats_headers import header_attributes
 
 __all__ = [
     "STREAM_BODY_FIELD",
@@ -33,6 +37,8 @@ def body_and_attributes(
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
+    if hasattr(message, "data") and hasattr(message, "headers"):  # a NATS message
+        return message.data, header_attributes(message.headers)
     return message, message_attributes(attributes or {})
 
 
@@ -40,7 +46,9 @@ def message_attributes(message: Any) -> dict[str, str]:
     """The string attributes of a received message: an SQS message dict (its
     ``MessageAttributes``), a Pub/Sub message or a decoded event (``.attributes``), a
     Redis stream entry's fields, or a mapping of attributes (SQS-shaped values or plain
-    strings)."""
+    strings), or a NATS message (its ``.headers``)."""
+    if hasattr(message, "headers") and not hasattr(message, "attributes"):
+        return header_attributes(message.headers)
     if isinstance(message, Mapping):
         if "Body" in message:
             raw = message.get("MessageAttributes", {})
