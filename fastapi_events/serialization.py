@@ -214,9 +214,10 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
 
     ``message`` is a message as SQS's ``receive_message`` returns it (a dict with
     ``Body`` and ``MessageAttributes``), a Pub/Sub message (``.data`` and
-    ``.attributes``), the fields of a Redis stream entry (``body`` and one field per
-    attribute, str or bytes), or a body (``str``/``bytes``) with its ``attributes``. Every format
-    of this module is recognised: the JSON array, structured and binary CloudEvents.
+    ``.attributes``), a NATS message (``.data`` and ``.headers``), the fields of a Redis
+    stream entry (``body`` and one field per attribute, str or bytes), or a body
+    (``str``/``bytes``) with its ``attributes``. Every format of this module is recognised:
+    the JSON array, structured and binary CloudEvents.
 
     Raises:
         SerializationError: the message is none of these formats.

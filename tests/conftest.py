@@ -13,7 +13,12 @@ from fastapi_events.constants import FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR
 from fastapi_events.testing import isolated_registrations
 
 # Fixture modules for the real servers the forwarder tests use (see ../shared/docs/test-infra.md).
-pytest_plugins = ("tests.servers.sqs", "tests.servers.pubsub", "tests.servers.redis_server")
+pytest_plugins = (
+    "tests.servers.sqs",
+    "tests.servers.pubsub",
+    "tests.servers.redis_server",
+    "tests.servers.nats_server",
+)
 
 # Dummy AWS credentials for the whole session, so botocore never looks for real ones
 # (and never asks the EC2 metadata address, which is not loopback).

@@ -92,9 +92,10 @@ def test_importing_the_core_and_handlers_imports_no_optional_dependency() -> Non
         "fastapi_events.handlers.echo, fastapi_events.otel, fastapi_events.otel.attributes, "
         "fastapi_events.otel.utils, fastapi_events.handlers.aws, "
         "fastapi_events.handlers.gcp, fastapi_events.serialization, fastapi_events.testing, "
-        "fastapi_events.health, fastapi_events.handlers.forwarder, fastapi_events.handlers.redis\n"
+        "fastapi_events.health, fastapi_events.handlers.forwarder, fastapi_events.handlers.redis, "
+        "fastapi_events.handlers.nats\n"
         "heavy = ['boto3', 'botocore', 'google.cloud.pubsub_v1', 'opentelemetry', "
-        "'fastapi', 'starlette', 'litestar', 'redis']\n"
+        "'fastapi', 'starlette', 'litestar', 'redis', 'nats']\n"
         "print([m for m in heavy if m in sys.modules])"
     )
     result = subprocess.run(
