@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("sqs_forwarding.py", "boto3", "aws,examples"),
         ("pubsub_forwarding.py", "google.cloud.pubsub_v1", "google,examples"),
         ("redis_forwarding.py", "redis", "redis,examples"),
+        ("nats_forwarding.py", "nats", "nats,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
