@@ -15,6 +15,7 @@ decodes them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -35,18 +36,21 @@ CONTENT_TYPE_HEADER = "Content-Type"
 _CE_PREFIX = "ce-"
 _CONTENT_TYPE_ATTRIBUTES = ("content_type", "content-type")
 _BINARY_CONTENT_TYPE = "content-type"  # what a binary CloudEvent's attributes call it
-_PLAIN = frozenset(chr(code) for code in range(0x21, 0x7F)) - {'"', "%"}
+#: Any character but printable ASCII (U+0021-U+007E) without ``"`` and ``%``.
+_UNSAFE = re.compile(r"[^!#$&-~]")
 
 
 def percent_encode(value: str) -> str:
     """``value`` with space, ``"``, ``%`` and every character outside printable ASCII
-    percent-encoded (UTF-8, upper-case hex), as the CloudEvents NATS binding says."""
-    if all(char in _PLAIN for char in value):
+    percent-encoded (UTF-8, upper-case hex), as the CloudEvents NATS binding says: the
+    result is printable ASCII."""
+    if _UNSAFE.search(value) is None:
         return value
-    return "".join(
-        char if char in _PLAIN else "".join(f"%{byte:02X}" for byte in char.encode())
-        for char in value
-    )
+    return _UNSAFE.sub(_escape, value)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode())
 
 
 def percent_decode(value: str) -> str:

@@ -15,11 +15,37 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["JetStreamPublisher", "ack_error", "check_subject", "wire_size"]
+__all__ = ["Acks", "JetStreamPublisher", "ack_error", "check_subject", "wire_size"]
 
 _NO_RESPONDERS = "503"
 _STATUS_HEADER = "Status"
 _HEADER_LINE = len(b"NATS/1.0\r\n")
+
+
+class Acks:
+    """The replies to one batch's publishes, in publish order (``None``: none came)."""
+
+    __slots__ = ("done", "missing", "replies", "tokens")
+
+    def __init__(self, count: int) -> None:
+        self.replies: list[Any] = [None] * count
+        self.tokens: list[str | None] = [None] * count
+        self.missing = 0
+        self.done: asyncio.Future[None] | None = None
+
+    def answer(self, index: int, reply: Any) -> None:
+        """Record the reply to the publish at ``index`` (the first one counts)."""
+        if self.replies[index] is None:
+            self.replies[index] = reply
+            self.missing -= 1
+            if not self.missing and self.done is not None and not self.done.done():
+                self.done.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until every publish is answered, or ``timeout`` seconds."""
+        if self.missing:
+            self.done = asyncio.get_running_loop().create_future()
+            await asyncio.wait({self.done}, timeout=timeout)
 
 
 class JetStreamPublisher:
@@ -35,7 +61,7 @@ class JetStreamPublisher:
         self.owned = owned
         self._prefix = ""
         self._subscription: Any = None
-        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._waiting: dict[str, tuple[Acks, int]] = {}
         self._tokens = itertools.count()
 
     async def start(self) -> JetStreamPublisher:
@@ -45,9 +71,8 @@ class JetStreamPublisher:
         return self
 
     async def close(self) -> None:
-        """Stop listening for acks (waiters are cancelled); close ``nc`` if it is ours."""
-        for future in list(self._waiting.values()):
-            future.cancel()
+        """Stop listening for acks; close ``nc`` if it is ours."""
+        self._waiting.clear()
         subscription, self._subscription = self._subscription, None
         if self.owned:
             await self.nc.close()
@@ -55,32 +80,41 @@ class JetStreamPublisher:
             await subscription.unsubscribe()
 
     async def publish(
-        self, subject: str, body: bytes, headers: dict[str, str]
-    ) -> asyncio.Future[Any]:
-        """Send one message; the future gets the reply (cancel it to stop waiting)."""
+        self, subject: str, body: bytes, headers: dict[str, str], acks: Acks, index: int
+    ) -> None:
+        """Send one message; its reply goes to ``acks`` at ``index``."""
         token = str(next(self._tokens))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting[token] = future
-        future.add_done_callback(lambda _: self._waiting.pop(token, None))
+        acks.tokens[index] = token
+        acks.missing += 1
+        self._waiting[token] = (acks, index)
         try:
             await self.nc.publish(subject, body, reply=f"{self._prefix}.{token}", headers=headers)
         except BaseException:
-            future.cancel()
+            del self._waiting[token]
+            acks.tokens[index] = None
+            acks.missing -= 1
             raise
-        return future
+
+    def forget(self, acks: Acks) -> None:
+        """Stop waiting for the replies ``acks`` still misses."""
+        for token, reply in zip(acks.tokens, acks.replies, strict=True):
+            if token is not None and reply is None:
+                self._waiting.pop(token, None)
 
     async def _on_reply(self, msg: Any) -> None:
-        future = self._waiting.get(msg.subject[len(self._prefix) + 1 :])
-        if future is not None and not future.done():
-            future.set_result(msg)
+        waiting = self._waiting.pop(msg.subject[len(self._prefix) + 1 :], None)
+        if waiting is not None:
+            waiting[0].answer(waiting[1], msg)
 
 
 def ack_error(reply: Any) -> Exception | None:
     """The error a JetStream publish reply carries (``None``: stored, or a duplicate the
     stream already holds)."""
+    if not reply.headers and b'"error"' not in reply.data:  # a PubAck: no need to parse it
+        return None
     import nats.js.errors
 
-    if (reply.headers or {}).get(_STATUS_HEADER) == _NO_RESPONDERS:
+    if reply.headers and reply.headers.get(_STATUS_HEADER) == _NO_RESPONDERS:
         return nats.js.errors.NoStreamResponseError()
     try:
         answer = json.loads(reply.data)
@@ -109,6 +143,7 @@ def check_subject(subject: str) -> None:
 
 
 def wire_size(body: bytes, headers: Mapping[str, str]) -> int:
-    """The bytes the server counts against its ``max_payload``: headers and body."""
-    lines = sum(len(name.encode()) + len(value.encode()) + 4 for name, value in headers.items())
+    """The bytes the server counts against its ``max_payload``: headers and body (ASCII
+    headers, as ``nats_headers`` makes them: a character is a byte)."""
+    lines = sum(map(len, headers)) + sum(map(len, headers.values())) + 4 * len(headers)
     return _HEADER_LINE + lines + 2 + len(body)

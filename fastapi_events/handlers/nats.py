@@ -36,7 +36,7 @@ from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, Serializer
 from ._batching import RetryPolicy
-from ._nats_acks import JetStreamPublisher, ack_error, check_subject, wire_size
+from ._nats_acks import Acks, JetStreamPublisher, ack_error, check_subject, wire_size
 from ._outgoing import Failure, OutgoingMessage, SendResult, error_detail
 from .forwarder import Forwarder
 
@@ -252,33 +252,30 @@ class NATSForwardHandler(Forwarder):
         """Publish the batch in order, then await every ack (``ack_timeout``)."""
         check_subject(destination)
         failed: list[Failure] = []
-        acks: list[tuple[OutgoingMessage, asyncio.Future[Any]]] = []
+        acks = Acks(len(batch))
         limit = client.nc.max_payload
-        for message in batch:
-            try:
-                if self.message_size(message) > limit:
-                    raise self._nats.errors.MaxPayloadError
-                future = await client.publish(destination, message.body, dict(message.attributes))
-            except Exception as exc:
-                failed.append(Failure(message, exc, retryable=self.is_transient(exc)))
-            else:
-                acks.append((message, future))
-        if acks:
-            await asyncio.wait([future for _, future in acks], timeout=self.ack_timeout)
-        failed.extend(self._unacknowledged(acks))
+        try:
+            for index, message in enumerate(batch):
+                try:
+                    if self.message_size(message) > limit:
+                        raise self._nats.errors.MaxPayloadError
+                    await client.publish(
+                        destination, message.body, dict(message.attributes), acks, index
+                    )
+                except Exception as exc:
+                    failed.append(Failure(message, exc, retryable=self.is_transient(exc)))
+            await acks.wait(self.ack_timeout)
+        finally:
+            client.forget(acks)
+        failed.extend(self._refused(batch, acks))
         return SendResult(failed)
 
-    def _unacknowledged(
-        self, acks: list[tuple[OutgoingMessage, asyncio.Future[Any]]]
-    ) -> list[Failure]:
+    def _refused(self, batch: Sequence[OutgoingMessage], acks: Acks) -> list[Failure]:
         failed = []
-        for message, future in acks:
-            if not future.done() or future.cancelled():
-                future.cancel()
-                error: Exception = self._nats.errors.TimeoutError()
-            elif (refusal := ack_error(future.result())) is not None:
-                error = refusal
-            else:
+        for message, token, reply in zip(batch, acks.tokens, acks.replies, strict=True):
+            if token is None:  # not published: already failed
                 continue
-            failed.append(Failure(message, error, retryable=self.is_transient(error)))
+            error = self._nats.errors.TimeoutError() if reply is None else ack_error(reply)
+            if error is not None:
+                failed.append(Failure(message, error, retryable=self.is_transient(error)))
         return failed
