@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,33 @@ async def test_a_subject_no_stream_captures_is_reported_not_lost(
         ("lost", nats.js.errors.NoStreamResponseError)
     ]
     assert [decode(m).name for m in await read_stream(nats_url, stream)] == ["a", "c"]
+
+
+async def test_an_ack_that_never_comes_is_retried_then_reported(
+    nats_handler: MakeHandler, nats_url: str
+) -> None:
+    """A plain subscriber takes the subject and never answers: each message waits
+    ack_timeout, is retried, then reported with a timeout; nothing hangs."""
+    subject = f"fe-test-silent.{uuid.uuid4().hex[:12]}"
+    nc = await nats.connect(nats_url)
+    received: list[str] = []
+
+    async def silent(msg: Any) -> None:
+        received.append(msg.headers["Nats-Msg-Id"])
+
+    await nc.subscribe(subject, cb=silent)
+    try:
+        handler = nats_handler(subject, ack_timeout=0.1)
+        failures = await forward(handler, [("a", 1), ("b", 2)])
+        await nc.flush()
+    finally:
+        await nc.close()
+    assert [(e.key, type(x)) for e, _, x in failures] == [
+        ("a", nats.errors.TimeoutError),
+        ("b", nats.errors.TimeoutError),
+    ]
+    ids = [e.id for e, _, _ in failures]
+    assert sorted(received) == sorted(ids * 3)  # FAST: 3 attempts, the same Nats-Msg-Id
 
 
 @pytest.mark.parametrize("subject", ["has space", "a..b", "a.*", "a.>", ""])
