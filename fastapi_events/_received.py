@@ -37,7 +37,7 @@ def body_and_attributes(
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
-    if hasattr(message, "data") and hasattr(message, "headers"):  # a NATS message
+    if _is_nats(message):
         return message.data, header_attributes(message.headers)
     return message, message_attributes(attributes or {})
 
@@ -47,7 +47,7 @@ def message_attributes(message: Any) -> dict[str, str]:
     ``MessageAttributes``), a Pub/Sub message or a decoded event (``.attributes``), a
     Redis stream entry's fields, or a mapping of attributes (SQS-shaped values or plain
     strings), or a NATS message (its ``.headers``)."""
-    if hasattr(message, "headers") and not hasattr(message, "attributes"):
+    if _is_nats(message):
         return header_attributes(message.headers)
     if isinstance(message, Mapping):
         if "Body" in message:
@@ -68,6 +68,16 @@ def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes
         name = _CE_FIELD + key[len(_CE_WIRE) :] if key.startswith(_CE_WIRE) else key
         fields[name] = value
     return fields
+
+
+def _is_nats(message: Any) -> bool:
+    """A NATS message (nats-py's ``Msg``, a stream's ``RawStreamMsg``): ``.data`` and
+    ``.headers``, no ``.attributes`` (Pub/Sub)."""
+    return (
+        hasattr(message, "data")
+        and hasattr(message, "headers")
+        and not hasattr(message, "attributes")
+    )
 
 
 def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]]:
