@@ -4,7 +4,7 @@ and tell what a spool still holds from what would be lost."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._event import Event
@@ -35,8 +35,6 @@ class SpoolLink:
         self.spool = spool
         self._handlers = handlers
         self._index = {id(handler): index for index, handler in enumerate(handlers)}
-        #: Ids of the events the spool holds, with the handlers (positions) still owing each.
-        self._held: dict[str, set[int]] = {}
 
     async def write(self, work: Work) -> None:
         """Store ``work``'s events before any handler sees them (once)."""
@@ -44,31 +42,15 @@ class SpoolLink:
             refused = await self.spool.write(work.events)
             work.not_spooled = frozenset(event.id for event in refused)
             work.spooled = True
-            self._hold(work)
-
-    def _hold(self, work: Work) -> None:
-        count = len(self._handlers)
-        for event in work.events:
-            if event.id not in work.not_spooled:
-                self._held[event.id] = set(range(count))
 
     def done(self, handler: Any, events: Sequence[Event]) -> None:
         """``handler`` finished ``events`` (handled or reported): clear them for it."""
-        index = self._index[id(handler)]
-        held = self._held
-        marked = []
-        for event in events:
-            owing = held.get(event.id)
-            if owing is not None and index in owing:
-                marked.append(event)
-                owing.discard(index)
-                if not owing:
-                    del held[event.id]
-        self.spool.done(marked, index)
+        self.spool.done(events, self._index[id(handler)])
 
-    def done_one(self, handler: Any, event: Event) -> None:
-        """``handler`` finished ``event``."""
-        self.done(handler, (event,))
+    def marker(self, handler: Any) -> Callable[[Event], None]:
+        """``mark(event)``: ``handler`` finished ``event`` (called as each one settles)."""
+        done, index = self.spool.done, self._index[id(handler)]
+        return lambda event: done((event,), index)
 
     def replay(self, orphans: list[SpooledEvent]) -> Work:
         """A :class:`Work` of what dead owners left, each handler owing only its part."""
@@ -78,8 +60,6 @@ class SpoolLink:
             for orphan in orphans:
                 if index not in orphan.pending:
                     progress.settle(orphan.event)
-        for orphan in orphans:
-            self._held[orphan.event.id] = set(orphan.pending)
         logger.warning(
             "replaying %d event(s) left unfinished in the spool: %s",
             len(orphans),
@@ -90,7 +70,7 @@ class SpoolLink:
     def keep(self, owed: list[Owed], error: Exception) -> list[Owed]:
         """Of ``owed`` (never handled here), log what the spool keeps for a replay (the
         next start, or a sibling) and return what it does not hold: only that is lost."""
-        held = self._held
+        held = self.spool.holding([event.id for event in unique_events(owed)])
         kept = unique_events([(h, [e for e in events if e.id in held]) for h, events in owed])
         if kept:
             logger.warning(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
@@ -199,7 +198,7 @@ class EventPipeline:
             return
         token = enter_progress(progress)
         if self._spool is not None:  # each event is marked done as the handler settles it
-            progress.on_settle = functools.partial(self._spool.done_one, handler)
+            progress.on_settle = self._spool.marker(handler)
         try:
             await handler.handle_many(owed)
         except BaseException as exc:

@@ -15,8 +15,12 @@ missed it)::
     │   └── UnknownMiddlewareIdError
     ├── PendingEventsTimeout                      raised by waits (also TimeoutError)
     ├── SerializationError                        an event <-> a message (also ValueError)
-    ├── SQSDeliveryError                          reported per event by the SQS forwarder
+    ├── AWSDeliveryError                          reported per event by an AWS forwarder
+    │   ├── SQSDeliveryError                      the SQS forwarder
+    │   └── SNSDeliveryError                      the SNS forwarder
+    ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
     └── reported to ``on_error`` for events never handled:
+        ├── OutboxRelayLostError                  its relay died during its last attempt
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
         └── EventLoopClosedError                  (also RuntimeError)
@@ -29,6 +33,7 @@ from typing import Any
 from ._redact import capped_repr, capped_text
 
 __all__ = [
+    "AWSDeliveryError",
     "ConfigurationError",
     "EventLoopClosedError",
     "EventsCancelledError",
@@ -38,8 +43,11 @@ __all__ = [
     "MissingEventNameDuringRegistration",
     "MissingEventNameError",
     "MultiplePayloadsDetectedDuringDispatch",
+    "OutboxRelayLostError",
     "OutsideEventScopeError",
     "PendingEventsTimeout",
+    "RabbitMQDeliveryError",
+    "SNSDeliveryError",
     "SQSDeliveryError",
     "SerializationError",
     "ShutdownTimeoutError",
@@ -131,25 +139,69 @@ class PendingEventsTimeout(FastapiEventError, TimeoutError):
         self.events = events
 
 
-class SQSDeliveryError(FastapiEventError):
-    """SQS did not take a message (permanently, or after every retry); reported per event.
+class AWSDeliveryError(FastapiEventError):
+    """An AWS service did not take a message (permanently, or after every retry); reported
+    per event. Catch it for either forwarder; each raises its own subclass.
 
     Attributes:
-        code: SQS's error code (``"InvalidParameterValue"``...) or the transport error's name.
-        sender_fault: SQS's verdict: ``True`` when retrying the same message cannot work.
+        code: the service's error code (``"InvalidParameterValue"``...) or the transport
+            error's name.
+        sender_fault: the service's verdict: ``True`` when retrying the same message cannot
+            work.
 
     .. versionadded:: 1.0
     """
 
     def __init__(self, message: str, *, code: str, sender_fault: bool) -> None:
-        super().__init__(capped_text(message))  # SQS's or botocore's text, capped
+        super().__init__(capped_text(message))  # the service's or botocore's text, capped
         self.code = code
         self.sender_fault = sender_fault
+
+
+class RabbitMQDeliveryError(FastapiEventError):
+    """RabbitMQ did not take a message: returned it as unroutable (``mandatory``), or
+    refused it (``basic.nack``) on every retry; reported per event.
+
+    Attributes:
+        reason: ``"unroutable"`` or ``"nacked"``.
+        reply_code: AMQP's reply code of a returned message (``312``: NO_ROUTE), else
+            ``None``.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, reason: str, reply_code: int | None = None) -> None:
+        super().__init__(capped_text(message, 400))
+        self.reason = reason
+        self.reply_code = reply_code
+
+
+class SQSDeliveryError(AWSDeliveryError):
+    """SQS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
+
+
+class SNSDeliveryError(AWSDeliveryError):
+    """SNS did not take a message (permanently, or after every retry); reported per event.
+
+    .. versionadded:: 1.0
+    """
 
 
 class SerializationError(FastapiEventError, ValueError):
     """An event could not be turned into a message (or a message back into an event); only
     that event is reported.
+
+    .. versionadded:: 1.0
+    """
+
+
+class OutboxRelayLostError(FastapiEventError):
+    """Passed to the outbox relay's ``on_error`` (and logged) for an event whose relay
+    died (its lease ran out) during the event's last allowed attempt: the row is dead
+    without another try, so an event that kills its relay cannot kill every relay.
 
     .. versionadded:: 1.0
     """

@@ -17,7 +17,10 @@ pytest_plugins = (
     "tests.servers.sqs",
     "tests.servers.pubsub",
     "tests.servers.redis_server",
+    "tests.servers.kafka_server",
+    "tests.servers.rabbitmq_server",
     "tests.servers.nats_server",
+    "tests.servers.sns",  # after the modules it imports (pytest rewrites plugins' asserts)
 )
 
 # Dummy AWS credentials for the whole session, so botocore never looks for real ones

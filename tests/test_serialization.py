@@ -15,6 +15,7 @@ import pydantic
 import pytest
 
 from fastapi_events._event import Event
+from fastapi_events._received import kafka_headers
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.serialization import (
     CloudEventsFormat,
@@ -252,6 +253,75 @@ def test_decode_reads_sqs_and_pubsub_message_shapes() -> None:
 
     for received in (decode(sqs), decode(PubSubMessage(message.body, message.attributes))):
         assert (tuple(received), received.id) == (("x", 1), event.id)
+
+
+@pytest.mark.parametrize("fmt", [None, CloudEventsFormat("/svc", mode="binary")])
+def test_decode_reads_kafka_record_shapes(fmt: MessageFormat | None) -> None:
+    """decode() accepts a Kafka record: headers as (name, bytes) pairs or a dict,
+    value and headers as attributes (aiokafka) or methods (confluent-kafka)."""
+    event = Event("x", 1, correlation_id="req-1")
+    message = encode(event, fmt)
+    headers = kafka_headers(message.attributes)
+    assert ("ce_id" if fmt else "event_id", event.id.encode()) in headers
+
+    @dataclasses.dataclass
+    class Record:
+        value: bytes
+        headers: Any
+
+    class ConfluentMessage:
+        def value(self) -> bytes:
+            return message.body
+
+        def headers(self) -> list[tuple[str, bytes]]:
+            return headers
+
+    shapes = [Record(message.body, headers), Record(message.body, dict(headers))]
+    for received in [decode(shape) for shape in (*shapes, ConfluentMessage())]:
+        assert (tuple(received), received.id) == (("x", 1), event.id)
+        assert received.correlation_id == "req-1"
+    assert message_attributes(shapes[0])["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("prefix", ["cloudEvents_", "cloudEvents:"])
+def test_decode_reads_amqp_messages_and_headers(prefix: str) -> None:
+    """An AMQP message (.body, .headers), or a body and its headers (bytes values, as pika
+    gives them), with binary CloudEvents under either prefix of the AMQP binding."""
+    event = Event("order.placed", {"n": 1}, trace_context=TRACE)
+    message = encode(event, CloudEventsFormat("/shop", mode="binary"))
+    headers = {
+        (prefix + key[3:] if key.startswith("ce-") else key): value.encode()
+        for key, value in message.attributes.items()
+    }
+
+    @dataclasses.dataclass
+    class AmqpMessage:
+        body: bytes
+        headers: dict[str, bytes]
+
+    for received in (decode(AmqpMessage(message.body, headers)), decode(message.body, headers)):
+        assert (tuple(received), received.id) == (("order.placed", {"n": 1}), event.id)
+        assert (received.source, received.trace_context) == ("/shop", TRACE)
+
+
+def test_decode_reads_an_sns_notification_inside_sqs_or_alone() -> None:
+    """An SNS notification (an SQS body without raw delivery, or Lambda's record["Sns"])
+    decodes to the message it carries, with its attributes."""
+    event = Event("x", 1)
+    message = encode(event)
+    notification = {
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+        "Message": message.body.decode(),
+        "MessageAttributes": {
+            k: {"Type": "String", "Value": v} for k, v in message.attributes.items()
+        },
+    }
+    sqs = {"Body": json.dumps(notification), "MessageAttributes": {}}
+    for received in (decode(sqs), decode(notification)):
+        assert (tuple(received), received.id) == (("x", 1), event.id)
+    assert message_attributes(sqs) == message_attributes(notification) == message.attributes
 
 
 def test_decode_rejects_a_foreign_message() -> None:

@@ -46,6 +46,11 @@ class Spool(ABC):
         """Record that handler ``handler_index`` has finished with ``events`` (no wait)."""
 
     @abstractmethod
+    def holding(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the spool holds unfinished (asked at shutdown: those are kept
+        for a replay instead of being reported as lost)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Flush, release what this process still owns (for the next start or a sibling),
         and stop."""

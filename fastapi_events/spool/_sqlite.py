@@ -18,7 +18,7 @@ from .._event import Event
 from .._json import dumps
 from ..errors import ConfigurationError
 from ._base import Spool, SpooledEvent
-from ._writer import SQLiteWriter
+from ._commit import GroupCommit, connect
 
 __all__ = ["SQLiteSpool"]
 
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, heartbeat REAL NOT NU
 
 
 class SQLiteSpool(Spool):
-    """A spool in one SQLite file (WAL, one writer thread, group commits; no dependency).
+    """A spool in one SQLite file (WAL, group commits; the standard library's ``sqlite3``).
 
     Each process (server worker) owns the events it writes and keeps a heartbeat; a worker
     replays only what an owner whose heartbeat stopped for ``lease`` seconds left (a
@@ -77,7 +77,8 @@ class SQLiteSpool(Spool):
         self.max_events = max_events
         self.lease = float(lease)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._writer: SQLiteWriter | None = None
+        self._db: GroupCommit | None = None
+        self._marks: list[tuple[int, str, str]] = []  # (bit, spool, event id), coalesced
         self._all_pending = 0
         self._count = 0
         self._full = False
@@ -89,26 +90,50 @@ class SQLiteSpool(Spool):
         """Open the file, register this owner, replay orphans now and on every heartbeat."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._all_pending = (1 << handler_count) - 1
-        self._writer = await asyncio.to_thread(SQLiteWriter, str(self.path), _create_schema)
-        self._count = await self._writer.run(self._register)
-        on_orphans(await self._writer.run(self._claim_orphans))
+        self._db = GroupCommit(await asyncio.to_thread(connect, str(self.path), _create_schema))
+        self._count, orphans = self._db.transaction([self._register, self._claim_orphans])
+        on_orphans(orphans)
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(on_orphans))
 
     async def write(self, events: Sequence[Event]) -> list[Event]:
-        """Store ``events`` in one (group) commit; return those not stored."""
-        writer = self._writer
-        if writer is None:
+        """Store ``events`` in this loop iteration's commit; return those not stored."""
+        if self._db is None:
             return list(events)
         if self._count + len(events) > self.max_events:
             self._warn_full(len(events))
             return list(events)
-        return await writer.run(lambda db: self._insert(db, events))
+        future = self._db.submit(lambda db: self._insert(db, events), wait=True)
+        assert future is not None
+        try:
+            refused: list[Event] = await future
+        except sqlite3.Error:
+            logger.exception("spool write failed (%s): events handled without it", self.path.name)
+            return list(events)
+        return refused
 
     def done(self, events: Sequence[Event], handler_index: int) -> None:
         """Clear ``handler_index`` from the events' pending set; delete finished rows."""
-        if self._writer is not None and events:
-            ids = [event.id for event in events]
-            self._writer.submit(lambda db: self._mark(db, ids, 1 << handler_index))
+        if self._db is None or not events:
+            return
+        bit, name = 1 << handler_index, self.name
+        if not self._marks:
+            self._db.submit(self._mark, wait=False)
+        self._marks.extend((bit, name, event.id) for event in events)
+
+    def holding(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are in the file, unfinished (pending marks applied first)."""
+        if self._db is None or not ids:
+            return set()
+        self._db.flush()
+        name, found = self.name, set[str]()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.connection.execute(
+                f"SELECT id FROM events WHERE spool = ? AND id IN ({marks})", [name, *chunk]
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     async def close(self) -> None:
         """Stop the heartbeat, give up this owner (its rows are free for the next start or
@@ -116,14 +141,16 @@ class SQLiteSpool(Spool):
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            await writer.run(
-                lambda db: db.execute("DELETE FROM owners WHERE owner = ?", [self.owner])
-            )
-            await asyncio.to_thread(writer.close)
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.flush()
+            db.transaction([self._unregister])
+            db.connection.close()
 
-    # --- in the writer thread ---------------------------------------------------------------
+    # --- jobs, run inside a transaction ---------------------------------------------------
+
+    def _unregister(self, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM owners WHERE owner = ?", [self.owner])
 
     def _register(self, db: sqlite3.Connection) -> int:
         db.execute("INSERT OR REPLACE INTO owners VALUES (?, ?)", [self.owner, time.time()])
@@ -166,15 +193,12 @@ class SQLiteSpool(Spool):
         self._count += cursor.rowcount
         return refused
 
-    def _mark(self, db: sqlite3.Connection, ids: list[str], bit: int) -> None:
-        marks = ",".join("?" * len(ids))
-        db.execute(
-            f"UPDATE events SET pending = pending & ~? WHERE spool = ? AND id IN ({marks})",
-            [bit, self.name, *ids],
-        )
-        cursor = db.execute(
-            f"DELETE FROM events WHERE spool = ? AND pending = 0 AND id IN ({marks})",
-            [self.name, *ids],
+    def _mark(self, db: sqlite3.Connection) -> None:
+        marks, self._marks = self._marks, []
+        db.executemany("UPDATE events SET pending = pending & ~? WHERE spool = ? AND id = ?", marks)
+        cursor = db.executemany(
+            "DELETE FROM events WHERE spool = ? AND id = ? AND pending = 0",
+            [(name, event_id) for _, name, event_id in marks],
         )
         self._count -= cursor.rowcount
         if self._full and self._count < self.max_events:
@@ -201,11 +225,13 @@ class SQLiteSpool(Spool):
     # --- on the event loop ------------------------------------------------------------------
 
     async def _beat(self, on_orphans: Callable[[list[SpooledEvent]], None]) -> None:
-        writer = self._writer
-        while writer is not None:
+        while self._db is not None:
             await asyncio.sleep(self.lease / 3)
+            db = self._db
+            if db is None:
+                break
             try:
-                orphans = await writer.run(self._claim_orphans)
+                orphans = db.transaction([self._claim_orphans])[0]
             except Exception:
                 logger.exception("spool heartbeat failed (%s)", self.path.name)
                 continue

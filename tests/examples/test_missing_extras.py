@@ -17,6 +17,9 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("sqs_forwarding.py", "boto3", "aws,examples"),
         ("pubsub_forwarding.py", "google.cloud.pubsub_v1", "google,examples"),
         ("redis_forwarding.py", "redis", "redis,examples"),
+        ("kafka_forwarding.py", "aiokafka", "kafka,examples"),
+        ("rabbitmq_forwarding.py", "aio_pika", "rabbitmq,examples"),
+        ("sns_forwarding.py", "boto3", "aws,examples"),
         ("nats_forwarding.py", "nats", "nats,examples"),
     ],
 )

@@ -106,6 +106,9 @@ class FaultyProxy:
     fail_entries: list[tuple[list[int], bool]] = field(default_factory=list)
     #: Set by the test to let a held request through; ``hold`` arms it.
     hold: bool = False
+    #: Read SendMessageBatch requests and never answer them (until released, then drop the
+    #: connection): an endpoint that hangs, for crash tests.
+    black_hole: bool = False
     released: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,6 +135,11 @@ def _handler_for(proxy: FaultyProxy) -> type[BaseHTTPRequestHandler]:
                 status = proxy.statuses.pop(0) if sends and proxy.statuses else None
                 rejection = proxy.batch_errors.pop(0) if sends and proxy.batch_errors else None
                 failing = proxy.fail_entries.pop(0) if sends and proxy.fail_entries else None
+            if sends and proxy.black_hole:
+                proxy.held.set()
+                proxy.released.wait(60)
+                self.close_connection = True
+                return None
             if proxy.hold:
                 proxy.held.set()
                 proxy.released.wait(30)

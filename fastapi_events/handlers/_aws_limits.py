@@ -1,5 +1,5 @@
-"""SQS size limits: the configured caps, the queue's own ``MaximumMessageSize``, and which
-whole-batch rejections a smaller batch can avoid."""
+"""SQS and SNS limits: the configured caps, an SQS queue's own ``MaximumMessageSize``, which
+whole-batch rejections a smaller batch can avoid, and which failed calls are worth retrying."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .._redact import capped_repr
-from ..errors import ConfigurationError, SQSDeliveryError
+from ..errors import AWSDeliveryError, ConfigurationError
 from ..serialization import SerializationError
+from ._aws_entries import oversize_error
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -27,12 +28,14 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB).
+#: SQS's limit per message and per SendMessageBatch request since 2025 (1 MiB); also the
+#: largest ``MaximumMessageSize`` an SNS topic can be given.
 DEFAULT_MAX_BYTES = 1024 * 1024
-#: SQS takes at most 10 entries per SendMessageBatch.
+#: SQS and SNS take at most 10 entries per batch request.
 MAX_ENTRIES = 10
-#: Codes of a SendMessageBatch rejected whole (a sender fault) that a smaller batch can
+#: Codes of a batch request rejected whole (a sender fault) that a smaller batch can
 #: avoid: one entry too big or invalid, or the entries together too big or too many.
+#: SQS's and SNS's codes (``InvalidParameter``, ``ParameterValueInvalid``) together.
 SPLITTABLE_CODES = frozenset(
     {
         "InvalidParameterValue",
@@ -42,16 +45,15 @@ SPLITTABLE_CODES = frozenset(
         "TooManyEntriesInBatchRequest",
         "BatchEntryIdsNotDistinct",
         "InvalidBatchEntryId",
+        "InvalidParameter",
+        "ParameterValueInvalid",
     }
 )
-#: SQS's JSON protocol reports the legacy query codes (x-amzn-query-error), and botocore
-#: gives those, e.g. ``AWS.SimpleQueueService.BatchRequestTooLong``.
-_LEGACY_PREFIX = "AWS.SimpleQueueService."
 
 
 class ByteLimit:
-    """The byte limit per message and per batch: ``max_bytes``, capped by the queue's own
-    ``MaximumMessageSize`` once that has been read."""
+    """The byte limit per message and per batch: ``max_bytes``, capped by an SQS queue's
+    own ``MaximumMessageSize`` once that has been read."""
 
     def __init__(self, configured: int) -> None:
         self.configured = configured
@@ -88,14 +90,12 @@ class ByteLimit:
         if size <= self.current:
             return None
         source = " (the queue's MaximumMessageSize)" if self.current < self.configured else ""
-        return SerializationError(
-            f"the message is {size} bytes (body and attributes), over the "
-            f"{self.current}-byte SQS limit{source}; send a reference to the data instead"
-        )
+        return oversize_error(size, self.current, "SQS", source)
 
 
 def error_code(exc: BaseException) -> str:
-    """SQS's error code of a botocore ``ClientError``, else the exception's type name."""
+    """The service's error code of a botocore ``ClientError``, else the exception's type
+    name."""
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):
         return str(response.get("Error", {}).get("Code", type(exc).__name__))
@@ -103,8 +103,12 @@ def error_code(exc: BaseException) -> str:
 
 
 def is_splittable(code: str) -> bool:
-    """Whether a batch rejected whole with ``code`` may go through in smaller parts."""
-    return code.removeprefix(_LEGACY_PREFIX) in SPLITTABLE_CODES
+    """Whether a batch rejected whole with ``code`` may go through in smaller parts.
+
+    SQS's JSON protocol reports the legacy query codes (``x-amzn-query-error``), and botocore
+    gives those, e.g. ``AWS.SimpleQueueService.BatchRequestTooLong``: the prefix is ignored.
+    """
+    return code.rpartition(".")[2] in SPLITTABLE_CODES
 
 
 def halves(batch: list[T]) -> tuple[list[T], list[T]]:
@@ -113,11 +117,12 @@ def halves(batch: list[T]) -> tuple[list[T], list[T]]:
     return batch[:middle], batch[middle:]
 
 
-def check_limits(max_batch_size: object, max_bytes: object) -> None:
-    """Validate the configured limits.
+def check_limits(max_batch_size: object, max_bytes: object, service: str, hint: str) -> None:
+    """Validate the configured limits (``hint`` ends the ``max_bytes`` message).
 
     Raises:
-        ConfigurationError: ``max_batch_size`` or ``max_bytes`` is outside SQS's limits.
+        ConfigurationError: ``max_batch_size`` or ``max_bytes`` is outside the service's
+            limits.
     """
     if (
         isinstance(max_batch_size, bool)
@@ -125,7 +130,7 @@ def check_limits(max_batch_size: object, max_bytes: object) -> None:
         or not (1 <= max_batch_size <= MAX_ENTRIES)
     ):
         raise ConfigurationError(
-            f"max_batch_size must be between 1 and {MAX_ENTRIES} (SQS limit), "
+            f"max_batch_size must be between 1 and {MAX_ENTRIES} ({service} limit), "
             f"got {capped_repr(max_batch_size)}"
         )
     if (
@@ -134,20 +139,21 @@ def check_limits(max_batch_size: object, max_bytes: object) -> None:
         or not (1024 <= max_bytes <= DEFAULT_MAX_BYTES)
     ):
         raise ConfigurationError(
-            f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} (SQS limit), "
-            f"got {capped_repr(max_bytes)}; use 262144 for queues with the older 256 KiB limit"
+            f"max_bytes must be an int from 1024 to {DEFAULT_MAX_BYTES} ({service} limit), "
+            f"got {capped_repr(max_bytes)}; {hint}"
         )
 
 
-def transport_error(exc: Exception) -> SQSDeliveryError:
-    """Classify a failed call: throttling, 5xx and connection errors are worth retrying."""
+def transport_error(exc: Exception, error: type[AWSDeliveryError]) -> AWSDeliveryError:
+    """Classify a failed call as ``error``: throttling, 5xx and connection errors are worth
+    retrying (``sender_fault`` false), anything else the service answered is not."""
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):  # botocore ClientError
         code = error_code(exc)
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         transient = status >= 500 or status == 429 or "Throttl" in code
-        error = SQSDeliveryError(str(exc), code=code, sender_fault=not transient)
+        classified = error(str(exc), code=code, sender_fault=not transient)
     else:  # connection refused, timeouts, ...: the request may not have arrived
-        error = SQSDeliveryError(str(exc) or repr(exc), code=type(exc).__name__, sender_fault=False)
-    error.__cause__ = exc
-    return error
+        classified = error(str(exc) or repr(exc), code=type(exc).__name__, sender_fault=False)
+    classified.__cause__ = exc
+    return classified

@@ -1,0 +1,211 @@
+"""What the SQS and SNS forwarders share: a boto3 client used from worker threads, one batch
+request per send, ``Failed[]`` entries reported (or retried) per event, and a batch the
+service rejects whole for its contents sent again in halves."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from .._event import Event
+from ..errors import AWSDeliveryError
+from ..serialization import MessageFormat, SerializationError, Serializer
+from ._aws_entries import AWSEntry, EntryBuilder, Wire, check_fifo, oversize_error, unique_id
+from ._aws_limits import check_limits, halves, is_splittable, transport_error
+from ._batching import RetryPolicy
+from ._outgoing import Failure, OutgoingMessage, SendResult
+from .forwarder import Forwarder
+
+__all__ = [
+    "AWS_INSTALL_HINT",
+    "AWSBatchForwarder",
+    "MessageAttributes",
+    "MessageGroupId",
+    "import_boto3",
+]
+
+AWS_INSTALL_HINT = (
+    "Package 'boto3' is not installed but required. "
+    "You can install it by running `pip install 'fastapi-events[aws]'`"
+)
+#: Batch requests one handler runs at the same time.
+_MAX_IN_FLIGHT = 2
+
+#: A FIFO message group: a constant, or a function of the event.
+MessageGroupId = str | Callable[[Event], str]
+#: Extra string attributes: a constant mapping, or a function of the event giving one.
+MessageAttributes = Mapping[str, str] | Callable[[Event], Mapping[str, str]]
+
+
+class AWSBatchForwarder(Forwarder):
+    """The base of :class:`SQSForwardHandler` and :class:`SNSForwardHandler`: a subclass
+    names its service and implements :meth:`ping` and :meth:`_batch_call`."""
+
+    client_per_loop = False  # boto3 clients are thread-safe
+    #: boto3's name for the service (``"sqs"``, ``"sns"``).
+    service: ClassVar[str]
+    #: How the service's entries and messages differ.
+    wire: ClassVar[Wire]
+    #: What a message the service does not take is reported with.
+    delivery_error: ClassVar[type[AWSDeliveryError]]
+
+    def __init__(
+        self,
+        destination: str | Callable[[Event], str],
+        region_name: str | None,
+        *,
+        serializer: Serializer | MessageFormat | None,
+        id_generator: Callable[[], str] | None,
+        max_batch_size: int,
+        max_bytes: int,
+        message_group_id: MessageGroupId | None,
+        attributes: MessageAttributes | None,
+        retry: RetryPolicy | None,
+        boto_client_kwargs: dict[str, Any],
+        limit_hint: str,
+    ) -> None:
+        self._boto3 = import_boto3()
+        check_limits(max_batch_size, max_bytes, self.wire.service, limit_hint)
+        self.is_fifo = isinstance(destination, str) and destination.endswith(".fifo")
+        check_fifo(destination, self.is_fifo, message_group_id, self.wire)
+        super().__init__(
+            destination,
+            serializer=serializer,
+            max_batch_size=max_batch_size,
+            max_batch_bytes=max_bytes,
+            retry=retry,
+        )
+        self.region_name = region_name
+        self.id_generator = id_generator
+        self.max_bytes = max_bytes
+        self.message_group_id = message_group_id
+        self.attributes = attributes
+        self.boto_client_kwargs = boto_client_kwargs
+        self._builder = EntryBuilder(
+            self.wire, serializer, id_generator, message_group_id, attributes
+        )
+        # Sends run in worker threads; botocore's CPU work there competes with the event
+        # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
+        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
+
+    # --- the forwarder's hooks --------------------------------------------------------------
+
+    async def connect(self) -> Any:
+        """Create the boto3 client in a worker thread."""
+        return await asyncio.to_thread(self._new_client)
+
+    def _new_client(self) -> Any:
+        # A session per client: boto3 sessions are not thread-safe; clients are.
+        session = self._boto3.session.Session()
+        return session.client(self.service, region_name=self.region_name, **self.boto_client_kwargs)
+
+    async def disconnect(self, client: Any) -> None:
+        """Close the client's connections."""
+        client.close()
+
+    def encode(self, event: Event) -> AWSEntry:
+        """Build the event's entry; one over the byte limit fails alone."""
+        entry = self._builder.build(event)
+        oversize = self._oversize(entry.entry_size)
+        if oversize is not None:
+            raise oversize
+        return entry
+
+    def _oversize(self, size: int) -> SerializationError | None:
+        if size <= self.max_bytes:
+            return None
+        return oversize_error(size, self.max_bytes, self.wire.service)
+
+    def message_size(self, message: OutgoingMessage) -> int:
+        """The entry's size as the service counts it (body plus attributes)."""
+        return message.entry_size if isinstance(message, AWSEntry) else message.size
+
+    def is_transient(self, exc: Exception) -> bool:
+        """Throttling, 5xx and transport errors (see ``transport_error``)."""
+        return isinstance(exc, self.delivery_error) and not exc.sender_fault
+
+    async def send(
+        self, client: Any, destination: str, batch: Sequence[OutgoingMessage]
+    ) -> SendResult:
+        """One batch request; ``Failed`` entries without ``SenderFault`` are retryable."""
+        requests, by_id, failed = self._requests(batch, destination.endswith(".fifo"))
+        if requests:
+            try:
+                call = self._batch_call(client, destination, requests)
+                response = await self._call(call)
+            except Exception as exc:
+                raise transport_error(exc, self.delivery_error) from exc
+            failed.extend(self._failures(response.get("Failed", []), by_id))
+        return SendResult(failed)
+
+    @abstractmethod
+    def _batch_call(
+        self, client: Any, destination: str, requests: list[dict[str, Any]]
+    ) -> Callable[[], Any]:
+        """The blocking batch request sending ``requests`` to ``destination``."""
+
+    async def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await asyncio.to_thread(method, **kwargs)
+
+    def _requests(
+        self, batch: Sequence[OutgoingMessage], fifo: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, OutgoingMessage], list[Failure]]:
+        """The request entries of ``batch`` by unique id, and the messages that have none."""
+        failed: list[Failure] = []
+        by_id: dict[str, OutgoingMessage] = {}
+        requests = []
+        for message in batch:
+            assert isinstance(message, AWSEntry)
+            entry_id = unique_id(message.entry_id, by_id)
+            try:
+                requests.append(self._builder.request(message, entry_id, fifo))
+            except Exception as exc:
+                failed.append(Failure(message, exc))
+                continue
+            by_id[entry_id] = message
+        return requests, by_id, failed
+
+    def _failures(
+        self, failed: list[dict[str, Any]], by_id: Mapping[str, OutgoingMessage]
+    ) -> list[Failure]:
+        failures = []
+        for failure in failed:
+            message = by_id.get(str(failure.get("Id")))
+            if message is None:  # not an entry of ours: nothing to report it against
+                continue
+            code = str(failure.get("Code", ""))
+            error = self.delivery_error(
+                f"{self.wire.service} refused the message: {code}: {failure.get('Message', '')}",
+                code=code,
+                sender_fault=bool(failure.get("SenderFault")),
+            )
+            failures.append(Failure(message, error, retryable=not error.sender_fault))
+        return failures
+
+    async def _reject(
+        self, destination: str, batch: Sequence[OutgoingMessage], exc: Exception
+    ) -> None:
+        """A batch the service rejects whole for its contents is sent again in halves until
+        only the entries at fault remain, one by one (a batch of n takes at most 2n - 1
+        parts)."""
+        if len(batch) > 1 and isinstance(exc, AWSDeliveryError) and is_splittable(exc.code):
+            for half in halves(list(batch)):
+                await self._deliver(destination, half)
+            return
+        await super()._reject(destination, batch, exc)
+
+
+def import_boto3() -> Any:
+    """The ``boto3`` module.
+
+    Raises:
+        ImportError: boto3 is not installed; the message names the extra.
+    """
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ImportError(AWS_INSTALL_HINT) from exc
+    return boto3
