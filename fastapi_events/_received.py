@@ -9,7 +9,8 @@ attributes as ``ce_<name>``, as Kafka headers do, since Redis has no CloudEvents
 a Kafka record has a ``value`` and ``headers``, ``(name, bytes)`` pairs (aiokafka's
 ``ConsumerRecord``, the CloudEvents SDK's ``KafkaMessage``; confluent-kafka's methods too);
 an AMQP message (aio-pika's) has ``.body`` and ``.headers``, CloudEvents binary attributes
-as ``cloudEvents_<name>`` (or ``cloudEvents:<name>``) headers, by the AMQP binding.
+as ``cloudEvents_<name>`` (or ``cloudEvents:<name>``) headers, by the AMQP binding; a NATS
+message has ``.data`` and ``.headers``, values percent-encoded (see ``_nats_headers``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from ._nats_headers import header_attributes
 
 __all__ = [
     "AMQP_CE_PREFIX",
@@ -52,6 +55,8 @@ def body_and_attributes(
         return _from_stream_entry(message)
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
+    if _is_nats(message):
+        return message.data, header_attributes(message.headers)
     if _is_kafka_record(message):
         return _from_kafka_record(message)
     if _is_amqp(message):
@@ -63,8 +68,10 @@ def message_attributes(message: Any) -> dict[str, str]:
     """The string attributes of a received message: an SQS message dict (its
     ``MessageAttributes``, or those of the SNS notification it holds), an SNS notification,
     a Pub/Sub message or a decoded event (``.attributes``), a Redis stream entry's fields,
-    an AMQP message (its ``.headers``), or a mapping of attributes (SQS- or SNS-shaped
+    an AMQP or NATS message (its ``.headers``), or a mapping of attributes (SQS- or SNS-shaped
     values, or plain strings)."""
+    if _is_nats(message):
+        return header_attributes(message.headers)
     if isinstance(message, Mapping):
         if "Body" in message:
             envelope = _sns_envelope(message["Body"])
@@ -93,6 +100,16 @@ def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes
         name = _CE_FIELD + key[len(_CE_WIRE) :] if key.startswith(_CE_WIRE) else key
         fields[name] = value
     return fields
+
+
+def _is_nats(message: Any) -> bool:
+    """A NATS message (nats-py's ``Msg``, a stream's ``RawStreamMsg``): ``.data`` and
+    ``.headers``, no ``.attributes`` (Pub/Sub)."""
+    return (
+        hasattr(message, "data")
+        and hasattr(message, "headers")
+        and not hasattr(message, "attributes")
+    )
 
 
 def kafka_headers(attributes: Mapping[str, str | bytes]) -> list[tuple[str, bytes]]:

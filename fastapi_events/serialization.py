@@ -215,12 +215,12 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     ``message`` is a message as SQS's ``receive_message`` returns it (a dict with
     ``Body`` and ``MessageAttributes``; from an SNS subscription with or without raw
     delivery), an SNS notification (Lambda's ``record["Sns"]``), a Pub/Sub message
-    (``.data`` and ``.attributes``), the fields of a Redis stream entry (``body`` and one
-    field per attribute, str or bytes), a Kafka record (``value`` and ``headers``, as
-    aiokafka's ``ConsumerRecord``), an AMQP message (aio-pika's: ``.body`` and ``.headers``,
-    CloudEvents as ``cloudEvents_*`` headers), or a body (``str``/``bytes``) with its
-    ``attributes``. Every format of this module is recognised: the JSON array, structured
-    and binary CloudEvents.
+    (``.data`` and ``.attributes``), a NATS message (``.data`` and ``.headers``), the
+    fields of a Redis stream entry (``body`` and one field per attribute, str or bytes), a
+    Kafka record (``value`` and ``headers``, as aiokafka's ``ConsumerRecord``), an AMQP
+    message (aio-pika's: ``.body`` and ``.headers``, CloudEvents as ``cloudEvents_*``
+    headers), or a body (``str``/``bytes``) with its ``attributes``. Every format of this
+    module is recognised: the JSON array, structured and binary CloudEvents.
 
     Raises:
         SerializationError: the message is none of these formats.

@@ -19,6 +19,7 @@ pytest_plugins = (
     "tests.servers.redis_server",
     "tests.servers.kafka_server",
     "tests.servers.rabbitmq_server",
+    "tests.servers.nats_server",
     "tests.servers.sns",  # after the modules it imports (pytest rewrites plugins' asserts)
 )
 

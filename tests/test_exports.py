@@ -104,6 +104,7 @@ LIGHT_MODULES = [
     "fastapi_events.handlers.kafka",
     "fastapi_events.handlers.rabbitmq",
     "fastapi_events.handlers.sns",
+    "fastapi_events.handlers.nats",
 ]
 #: What none of them may import.
 HEAVY = [
@@ -117,6 +118,7 @@ HEAVY = [
     "redis",
     "aiokafka",
     "aio_pika",
+    "nats",
     "aiormq",
 ]
 

@@ -20,6 +20,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("kafka_forwarding.py", "aiokafka", "kafka,examples"),
         ("rabbitmq_forwarding.py", "aio_pika", "rabbitmq,examples"),
         ("sns_forwarding.py", "boto3", "aws,examples"),
+        ("nats_forwarding.py", "nats", "nats,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
