@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from . import _store
+from ._backpressure import DEFAULT_MAX_PENDING
 from ._buffer import RequestBuffer
 from ._checks import check_failure_status, check_middleware_id, validate_handlers
 from ._context import enter_buffer, exit_buffer
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._event import Event
-from ._backpressure import DEFAULT_MAX_PENDING
 from ._pipeline import DEFAULT_SHUTDOWN_TIMEOUT, EventPipeline
 from ._reporting import ErrorHook
 from .errors import ConfigurationError
