@@ -99,7 +99,7 @@ async def dead_letter_or_report(
         reset(token)
     error = EventDeadLetteredError(guard.retry.attempts)  # type: ignore[union-attr]
     error.__cause__ = exc
-    report_failure(event, func, error, message="handler %s dead-lettered event %r (id %s)")
+    report_failure(event, func, error, message="handler %s dead-lettered event %s (id %s)")
 
 
 def _exhausted(exc: BaseException, guard: Guard | None) -> bool:
