@@ -1,4 +1,4 @@
-"""examples/durability.py: kill -9 then replay from the spool; retries; dead letter; backpressure."""
+"""examples/durability.py: kill -9 and replay from the spool, retries, dead letter, bounds."""
 
 from __future__ import annotations
 
