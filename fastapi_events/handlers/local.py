@@ -133,6 +133,14 @@ class LocalHandler(BaseEventHandler):
             self._guards[id(plan)] = guard
         self._matches.clear()
 
+    def registrations(self) -> tuple[tuple[str, Callable[..., Any]], ...]:
+        """Every ``(pattern, function)`` registered, in registration order (read-only; the
+        pattern as matched: an Enum's value).
+
+        .. versionadded:: 1.0
+        """
+        return tuple((pattern, plan.call) for pattern, _, plan in self._registrations)
+
     def unregister_all(self) -> None:
         """Remove every registration (for test isolation).
 

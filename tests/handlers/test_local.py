@@ -320,3 +320,25 @@ async def test_duck_typed_depends_works_without_fastapi() -> None:
 
     await run(handler, ("x", None))
     assert seen == [42]
+
+
+def test_registrations_lists_pattern_and_function_in_order() -> None:
+    """registrations() gives (pattern, function) pairs, Enums by value, in order."""
+
+    class Kind(enum.Enum):
+        CREATED = "user.created"
+
+    handler = LocalHandler()
+
+    async def first(event: Event) -> None: ...
+
+    def second(event: Event) -> None: ...
+
+    handler.register(first, event_name="user.*")
+    handler.register(second, event_name=Kind.CREATED)
+    handler.register(first)
+    assert handler.registrations() == (
+        ("user.*", first),
+        ("user.created", second),
+        ("*", first),
+    )
