@@ -21,6 +21,7 @@ pytest_plugins = (
     "tests.servers.rabbitmq_server",
     "tests.servers.nats_server",
     "tests.servers.sns",  # after the modules it imports (pytest rewrites plugins' asserts)
+    "tests.catalogue.parser",  # the official AsyncAPI parser, on Node.js
 )
 
 # Dummy AWS credentials for the whole session, so botocore never looks for real ones

@@ -105,6 +105,7 @@ LIGHT_MODULES = [
     "fastapi_events.handlers.rabbitmq",
     "fastapi_events.handlers.sns",
     "fastapi_events.handlers.nats",
+    "fastapi_events.catalogue",
 ]
 #: What none of them may import.
 HEAVY = [

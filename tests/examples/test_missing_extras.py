@@ -21,6 +21,8 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("rabbitmq_forwarding.py", "aio_pika", "rabbitmq,examples"),
         ("sns_forwarding.py", "boto3", "aws,examples"),
         ("nats_forwarding.py", "nats", "nats,examples"),
+        ("catalogue.py", "boto3", "aws,redis,examples"),
+        ("catalogue.py", "redis", "aws,redis,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
