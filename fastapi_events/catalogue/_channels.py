@@ -249,7 +249,7 @@ def consumer_destination(consumer: Any) -> Destination:
     if isinstance(source, (list, tuple)) and len(source) == 1:
         source = source[0]
     address = _address(source) if isinstance(source, str) else None
-    found = Destination(system, kind, address, _short_name(system, address) or name)
+    found = Destination(system, kind, address, _short_name(system, address) if address else name)
     if isinstance(source, (list, tuple)):
         listed = ", ".join(f"`{capped_text(str(item), 120)}`" for item in source[:20])
         found.notes.append(f"Reads {listed}.")

@@ -58,7 +58,8 @@ def load(spec: str) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0, or 2 with one line on stderr)."""
     options = parser().parse_args(argv)
-    sys.path.insert(0, str(Path(options.app_dir).resolve()))
+    app_dir = str(Path(options.app_dir).resolve())
+    sys.path.insert(0, app_dir)
     try:
         text = _render(options)
         if options.output == "-":
@@ -68,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ERRORS as exc:
         print(f"error: {capped_text(str(exc), 400)} ({type(exc).__name__})", file=sys.stderr)
         return 2
+    finally:
+        sys.path.remove(app_dir)
     return 0
 
 

@@ -53,7 +53,7 @@ def handlers_of(source: Source, app: Any = None) -> tuple[BaseEventHandler, ...]
         return found
     if isinstance(source, Iterable) and not isinstance(source, (str, bytes, Mapping)):
         return _unique([validate_handlers(source)])
-    raise ConfigurationError(NOT_FOUND.format(found=f"a {type(source).__name__}"))
+    raise ConfigurationError(NOT_FOUND.format(found=f"a value of type {type(source).__name__}"))
 
 
 def handlers_in_app(app: Any) -> tuple[BaseEventHandler, ...] | None:

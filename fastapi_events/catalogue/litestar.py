@@ -55,4 +55,4 @@ def _handler(path: str, app: CatalogueApp, name: str) -> Any:
     async def serve(scope: Any, receive: Any, send: Any) -> None:
         await app(scope, receive, send)
 
-    return asgi(path, name=name)(serve)
+    return asgi(path, name=name, copy_scope=True)(serve)
