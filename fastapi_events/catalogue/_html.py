@@ -121,7 +121,7 @@ def _channels(document: Mapping[str, Any]) -> str:
                 f"{_e(channel.get('title', ''))}",
                 f"<code>{_e(address)}</code>" if address else "<span class='muted'>-</span>",
                 _md(channel.get("description", "")),
-                f"<code>{_e(json.dumps(bindings))}</code>" if bindings else "",
+                _bindings(bindings),
                 _list(
                     _e(_message_name(document, key, message))
                     for key, message in _messages_of(channel)
@@ -130,6 +130,27 @@ def _channels(document: Mapping[str, Any]) -> str:
         )
     table = _table(["Channel", "Address", "Description", "Bindings", "Messages"], rows)
     return f"<h2>Channels</h2>{table}"
+
+
+def _bindings(bindings: Any) -> str:
+    """``sqs: queue.name = orders, queue.fifoQueue = false`` per protocol."""
+    if not isinstance(bindings, Mapping):
+        return ""
+    return _list(
+        f"<code>{_e(protocol)}</code> "
+        + ", ".join(f"{_e(path)} = {_e(json.dumps(value))}" for path, value in _leaves(binding))
+        for protocol, binding in bindings.items()
+    )
+
+
+def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if not isinstance(value, Mapping):
+        return [(prefix, value)]
+    found = []
+    for key, item in value.items():
+        if key != "bindingVersion":
+            found += _leaves(item, f"{prefix}.{key}" if prefix else str(key))
+    return found
 
 
 def _messages_of(channel: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
