@@ -27,7 +27,7 @@ from ._channels import (
 )
 from ._events import EventEntry, Namer, collect_events, matches, qualified_name
 from ._schemas import SchemaSet
-from ._wire import body_schema, format_of, headers_schema
+from ._wire import WireFormat, body_schema, format_of, headers_schema
 
 __all__ = ["ASYNCAPI_VERSION", "DISPATCH_CHANNEL", "Settings", "build_document"]
 
@@ -171,22 +171,10 @@ class _Document:
         where = forwarder_destination(forwarder)
         wire = format_of(forwarder.serializer)
         extra = _extra_attributes(forwarder)
-        messages: dict[str, Any] = {}
-        for entry in self.events:
-            message = {
-                "name": entry.key,
-                "title": entry.key,
-                "summary": f"The event `{entry.key}` as {where.kind} messages carry it.",
-                "description": wire.label,
-                "contentType": wire.content_type,
-                "payload": body_schema(wire, entry, self.payload(entry)),
-            }
-            headers = headers_schema(wire, where.system, entry, extra)
-            if headers is not None:
-                message["headers"] = headers
-            if where.message_bindings:
-                message["bindings"] = where.message_bindings
-            messages[self.message_ids[entry.key]] = message
+        messages = {
+            self.message_ids[entry.key]: self._wire_message(entry, where, wire, extra)
+            for entry in self.events
+        }
         channel = self._add_channel(where, messages)
         name = qualified_name(forwarder)
         self._operation(
@@ -199,6 +187,25 @@ class _Document:
             extra={"x-fastapi-events-handler": name, "x-fastapi-events-format": wire.kind},
             bindings=where.operation_bindings,
         )
+
+    def _wire_message(
+        self, entry: EventEntry, where: Destination, wire: WireFormat, extra: object
+    ) -> dict[str, Any]:
+        """``entry``'s message as the forwarder sends it: body, headers, bindings."""
+        message: dict[str, Any] = {
+            "name": entry.key,
+            "title": entry.key,
+            "summary": f"The event `{entry.key}` as {where.kind} messages carry it.",
+            "description": wire.label,
+            "contentType": wire.content_type,
+            "payload": body_schema(wire, entry, self.payload(entry)),
+        }
+        headers = headers_schema(wire, where.system, entry, extra)
+        if headers is not None:
+            message["headers"] = headers
+        if where.message_bindings:
+            message["bindings"] = where.message_bindings
+        return message
 
     def add_consumer(self, consumer: Any) -> None:
         where = consumer_destination(consumer)

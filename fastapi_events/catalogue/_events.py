@@ -16,6 +16,7 @@ __all__ = ["EventEntry", "Namer", "collect_events", "is_pattern", "matches", "qu
 _WILDCARDS = "*?["
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
 _READABLE = {"*": "any", "?": "one"}
+_MAX_ID = 100
 
 
 def is_pattern(key: str) -> bool:
@@ -77,7 +78,7 @@ class Namer:
     def __call__(self, text: str) -> str:
         """A new id made from ``text``: ASCII letters, digits, ``.``, ``_`` and ``-``."""
         base = "".join(_READABLE.get(char, char) for char in text)
-        base = _INVALID.sub("_", base).strip("_") or "event"
+        base = _INVALID.sub("_", base).strip("_")[:_MAX_ID] or "event"
         name, number = base, 1
         while name in self._taken:
             number += 1
