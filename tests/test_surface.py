@@ -26,6 +26,14 @@ SURFACE: dict[str, list[str]] = {
         "middleware_identifier",
         "wait_for_pending",
     ],
+    "fastapi_events.catalogue": [
+        "ASYNCAPI_VERSION",
+        "CatalogueApp",
+        "EventCatalogue",
+        "asyncapi_document",
+        "render_html",
+    ],
+    "fastapi_events.catalogue.litestar": ["catalogue_handlers"],
     "fastapi_events.constants": [
         "FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR",
         "FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR",

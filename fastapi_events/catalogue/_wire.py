@@ -3,7 +3,7 @@
 The attribute names come from the library's own encoders, applied to a made-up event (never
 from a user's serializer), then renamed as each wire renames them: Kafka headers
 (``ce_id``, ``content-type``), Redis stream fields (``ce_id``), AMQP headers
-(``cloudEvents_id``), NATS headers (``Nats-Msg-Id``).
+(``cloudEvents_id``), NATS headers (``Nats-Msg-Id``, ``Content-Type``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._event import Event
+from .._nats_headers import nats_headers
 from .._received import amqp_headers, kafka_headers, stream_fields
 from ..serialization import (
     JSON_CONTENT_TYPE,
@@ -201,8 +202,7 @@ def _amqp(marked: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _nats(marked: dict[str, str]) -> list[tuple[str, str]]:
-    content = "content-type" if "content-type" in marked else "content_type"
-    return [*marked.items(), ("Nats-Msg-Id", "event_id"), ("Content-Type", content)]
+    return list(nats_headers("event_id", marked).items())
 
 
 _RENAMES: dict[str, Callable[[dict[str, str]], list[tuple[str, str]]]] = {

@@ -12,6 +12,7 @@ from fastapi_events._event import Event
 from fastapi_events.handlers.aws import SQSForwardHandler
 from fastapi_events.handlers.gcp import GoogleCloudSimplePubSubHandler
 from fastapi_events.handlers.kafka import KafkaForwardHandler
+from fastapi_events.handlers.nats import NATSForwardHandler
 from fastapi_events.handlers.rabbitmq import RabbitMQForwardHandler
 from fastapi_events.handlers.redis import RedisStreamForwardHandler
 from fastapi_events.handlers.sns import SNSForwardHandler
@@ -26,12 +27,6 @@ TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:orders"
 def queue_for(event: Event) -> str:
     """A routing function the catalogue must name, never call."""
     raise AssertionError("the catalogue called a routing function")
-
-
-class NATSForwardHandler(MemoryForwarder):
-    """Shaped like the NATS forwarder (its messaging_system and a subject)."""
-
-    messaging_system = "nats"
 
 
 CASES: list[tuple[str, Callable[[], Any], str, str | None, dict[str, Any]]] = [

@@ -13,6 +13,7 @@ from fastapi_events.handlers.aws import SQSForwardHandler
 from fastapi_events.handlers.forwarder import Forwarder
 from fastapi_events.handlers.gcp import GoogleCloudSimplePubSubHandler
 from fastapi_events.handlers.kafka import KafkaForwardHandler
+from fastapi_events.handlers.nats import NATSForwardHandler
 from fastapi_events.handlers.rabbitmq import RabbitMQForwardHandler
 from fastapi_events.handlers.redis import RedisStreamForwardHandler
 from fastapi_events.handlers.sns import SNSForwardHandler
@@ -54,6 +55,10 @@ WIRES: dict[str, tuple[Callable[[Any], Forwarder], Callable[[Any, Any], list[str
     "rabbitmq": (
         lambda fmt: RabbitMQForwardHandler("orders", exchange="shop", serializer=fmt),
         lambda forwarder, message: list(forwarder._message(message).headers),
+    ),
+    "nats": (
+        lambda fmt: NATSForwardHandler("events.orders", serializer=fmt),
+        lambda forwarder, message: list(message.attributes),
     ),
 }
 
