@@ -110,9 +110,12 @@ class Event(tuple[EventName, Any]):
     @property
     def id(self) -> str:
         """A unique id (a UUID4 string), stable for the life of the event."""
-        if self._id is None:
-            self._id = str(uuid.uuid4())
-        return self._id
+        found = self._id
+        if found is None:
+            # Atomic: a sync handler's thread and a forwarder on the loop may ask at once
+            # for the first time; both must get the same id.
+            found = self.__dict__.setdefault("_id", str(uuid.uuid4()))
+        return found
 
     @property
     def timestamp(self) -> datetime:

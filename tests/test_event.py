@@ -179,3 +179,29 @@ async def test_dispatched_events_are_events_like_constructed_ones() -> None:
     assert pickle.loads(pickle.dumps(plain)).id == plain.id
     assert enum_named.key == "a.b" and enum_named.name is E.A
     assert plain == ("user.created", {"id": 1}) and enum_named == (E.A, None)
+
+
+def test_two_threads_reading_a_new_id_at_once_get_the_same_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync handler (a thread) and a forwarder (the loop) see one id, not two."""
+    import threading
+    import uuid
+
+    both_generating = threading.Barrier(2, timeout=5)
+    real_uuid4 = uuid.uuid4
+
+    def uuid4_after_the_other_thread_got_here() -> uuid.UUID:
+        both_generating.wait()  # each thread saw no id yet and makes one
+        return real_uuid4()
+
+    monkeypatch.setattr(uuid, "uuid4", uuid4_after_the_other_thread_got_here)
+    event = Event("order.paid", {})
+    seen: list[str] = []
+    readers = [threading.Thread(target=lambda: seen.append(event.id)) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert len(seen) == 2
+    assert seen[0] == seen[1] == event.id
