@@ -22,6 +22,7 @@ missed it)::
     └── reported to ``on_error`` for events never handled:
         ├── OutboxRelayLostError                  its relay died during its last attempt
         ├── EventDeadLetteredError                retries exhausted, sent to dead_letter=
+        ├── RedeliveryLimitError                  a consumer got it too often, no failure seen
         ├── ShutdownTimeoutError                  (also TimeoutError)
         ├── EventsCancelledError
         ├── EventsDroppedError                    background queues full (max_pending)
@@ -51,6 +52,7 @@ __all__ = [
     "OutsideEventScopeError",
     "PendingEventsTimeout",
     "RabbitMQDeliveryError",
+    "RedeliveryLimitError",
     "SNSDeliveryError",
     "SQSDeliveryError",
     "SerializationError",
@@ -230,3 +232,20 @@ class EventsDroppedError(FastapiEventError):
 
     .. versionadded:: 1.0
     """
+
+
+class RedeliveryLimitError(FastapiEventError):
+    """Passed to a consumer's ``on_error`` for an event delivered more than
+    ``max_deliveries`` times with no failure on record: the workers holding it died (or
+    were stopped past their timeout) while it was in flight, so it is dead-lettered
+    without another try (an event that kills its worker cannot kill every worker).
+
+    Attributes:
+        deliveries: how many times the broker had delivered the message.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, deliveries: int) -> None:
+        super().__init__(message)
+        self.deliveries = deliveries

@@ -106,6 +106,10 @@ LIGHT_MODULES = [
     "fastapi_events.handlers.sns",
     "fastapi_events.handlers.nats",
     "fastapi_events.catalogue",
+    "fastapi_events.consumers",
+    "fastapi_events.consumers.sqs",
+    "fastapi_events.consumers.redis",
+    "fastapi_events.consume",
 ]
 #: What none of them may import.
 HEAVY = [

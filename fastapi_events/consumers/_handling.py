@@ -1,0 +1,169 @@
+"""What happens to one delivery: decoded, de-duplicated, handed to the handlers through the
+pipeline (every failure isolated and recorded for its event), then acknowledged, retried
+later or dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._event import Event
+from .._pipeline import EventPipeline
+from .._redact import describe_event, describe_handler
+from .._reporting import ErrorHook, call_error_hook
+from .._work import Work
+from ..errors import RedeliveryLimitError, SerializationError
+from ._delivery import ConsumerStats, Delivery
+from ._events import event_of, undecodable_event
+from ._options import Backoff
+from .idempotency import IdempotencyStore
+
+__all__ = ["ACK", "RELEASE", "RETRY", "Failure", "FailureRecorder", "Handling", "Verdict"]
+
+logger = logging.getLogger("fastapi_events.consumers")
+
+ACK, RETRY, RELEASE = "ack", "retry", "release"
+#: ``(ACK | RETRY | RELEASE, seconds before the next delivery)``.
+Verdict = tuple[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The first failure reported for an event: the handler and its exception."""
+
+    handler: Any
+    exception: BaseException
+
+
+class FailureRecorder:
+    """A pipeline's error hook: records the first failure of each event being run; a
+    failure of another event (one a handler chained) goes to the user's hook."""
+
+    def __init__(self, fallback: ErrorHook | None) -> None:
+        self._fallback = fallback
+        self._watched: dict[int, Failure | None] = {}
+
+    def __call__(self, event: Event, handler: Any, exc: BaseException) -> None:
+        key = id(event)
+        if key not in self._watched:
+            call_error_hook(self._fallback, event, handler, exc)
+        elif self._watched[key] is None:
+            self._watched[key] = Failure(handler, exc)
+
+    async def run(self, pipeline: EventPipeline, event: Event) -> Failure | None:
+        """Give ``event`` to every handler of ``pipeline``; its first failure, if any."""
+        key = id(event)
+        self._watched[key] = None
+        try:
+            await pipeline.run(Work([event], pipeline.handlers))
+        finally:
+            failure = self._watched.pop(key)
+        return failure
+
+
+class Handling:
+    """Decides and does what one delivery comes to (see the module docstring)."""
+
+    def __init__(
+        self,
+        pipeline: EventPipeline,
+        dead_letter: EventPipeline | None,
+        recorder: FailureRecorder,
+        *,
+        max_deliveries: int | None,
+        backoff: Backoff,
+        on_error: ErrorHook | None,
+        store: IdempotencyStore | None,
+        stats: ConsumerStats,
+        describe: Callable[[], str],
+    ) -> None:
+        self.pipeline = pipeline
+        self.dead_letter = dead_letter
+        self.recorder = recorder
+        self.max_deliveries = max_deliveries
+        self.backoff = backoff
+        self.on_error = on_error
+        self.store = store
+        self.stats = stats
+        self.describe = describe
+        self._active: set[str] = set()  # event ids being handled now
+
+    async def __call__(self, delivery: Delivery) -> Verdict:
+        """Handle ``delivery``; what to tell the broker."""
+        try:
+            event = event_of(delivery)
+        except SerializationError as exc:
+            return await self._undecodable(delivery, exc)
+        if event.id in self._active:
+            # Redelivered while still being handled here (handling outlasted the
+            # visibility timeout): never handled twice at once, nor buried under itself.
+            return RETRY, self.backoff.delay(1)
+        limit = self.max_deliveries
+        if limit is not None and delivery.deliveries > limit:
+            lost = RedeliveryLimitError(
+                f"delivered {delivery.deliveries} times (max_deliveries={limit}) with no "
+                "failure on record: its workers stopped while it was in flight",
+                deliveries=delivery.deliveries,
+            )
+            return await self._bury(delivery, event, Failure(None, lost))
+        self._active.add(event.id)
+        try:
+            return await self._handle(delivery, event)
+        finally:
+            self._active.discard(event.id)
+
+    async def _handle(self, delivery: Delivery, event: Event) -> Verdict:
+        store = self.store
+        if store is not None and await store.seen(event.id):
+            self.stats.duplicates += 1
+            return ACK, 0.0
+        failure = await self.recorder.run(self.pipeline, event)
+        if failure is None:
+            if store is not None:
+                await store.remember(event.id)
+            self.stats.succeeded += 1
+            return ACK, 0.0
+        self.stats.failed += 1
+        if self.max_deliveries is not None and delivery.deliveries >= self.max_deliveries:
+            return await self._bury(delivery, event, failure)
+        self.stats.retried += 1
+        return RETRY, self.backoff.delay(delivery.deliveries)
+
+    async def _undecodable(self, delivery: Delivery, exc: SerializationError) -> Verdict:
+        self.stats.undecodable += 1
+        logger.error(
+            "%s: message %s is not an event (%s); dead-lettered",
+            self.describe(),
+            delivery.message_id,
+            exc,
+        )
+        return await self._bury(delivery, undecodable_event(delivery, exc), Failure(None, exc))
+
+    async def _bury(self, delivery: Delivery, event: Event, failure: Failure) -> Verdict:
+        """Dead-letter ``event``: to the dead-letter handler (if any; when it fails, the
+        message is retried, never dropped), then to ``on_error`` with its failure."""
+        if self.dead_letter is not None:
+            refused = await self.recorder.run(self.dead_letter, event)
+            if refused is not None:
+                logger.error(
+                    "%s: dead-letter handler %s failed on event %s (id %s); retried later",
+                    self.describe(),
+                    describe_handler(refused.handler),
+                    describe_event(event),
+                    event.id,
+                )
+                return RETRY, self.backoff.delay(delivery.deliveries)
+        logger.error(
+            "%s: event %s (id %s) dead-lettered after %d delivery(ies); last failure in %s: %s",
+            self.describe(),
+            describe_event(event),
+            event.id,
+            delivery.deliveries,
+            describe_handler(failure.handler),
+            type(failure.exception).__name__,
+        )
+        self.stats.dead_lettered += 1
+        call_error_hook(self.on_error, event, failure.handler, failure.exception)
+        return ACK, 0.0

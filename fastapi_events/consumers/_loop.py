@@ -1,0 +1,190 @@
+"""One run of a consumer: the receive loop, the messages in flight, and the graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+from collections.abc import Collection
+from typing import Any
+
+from ._delivery import Delivery
+from ._handling import RELEASE, RETRY, Handling
+from ._settle import Settler
+
+__all__ = ["SETTLE_GRACE", "Loop"]
+
+logger = logging.getLogger("fastapi_events.consumers")
+
+#: Seconds the last acknowledgements may take at shutdown, even past the timeout: an
+#: acknowledgement not sent means a handled message is delivered again.
+SETTLE_GRACE = 5.0
+_MAX_PAUSE = 30.0
+_FIRST = asyncio.FIRST_COMPLETED
+
+
+class Loop:
+    """Receives while there is room, handles each delivery in a task, settles it."""
+
+    def __init__(self, consumer: Any, handling: Handling, settler: Settler) -> None:
+        self.consumer = consumer
+        self.handling = handling
+        self.settler = settler
+        self.stopped = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()  # a task finished, or stop() was (called) again
+        self._stopping = asyncio.Event()
+        self._deadline = math.inf
+        self._late: asyncio.Task[list[Delivery]] | None = None
+        self.serving: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start receiving, in a task with a context of its own (no caller's request or
+        event scope leaks into the handlers)."""
+        loop = asyncio.get_running_loop()
+        self.serving = contextvars.Context().run(
+            loop.create_task, self._serve(), name=f"consumer {self.consumer.describe()}"
+        )
+
+    def remaining(self) -> float:
+        """Seconds left before the stop's deadline."""
+        return max(self._deadline - asyncio.get_running_loop().time(), 0.0)
+
+    async def stop(self, timeout: float) -> bool:
+        """Stop within ``timeout`` seconds; ``False`` if another call is already stopping
+        (after the deadline is shortened to this call's and that call has finished)."""
+        self._deadline = min(self._deadline, asyncio.get_running_loop().time() + timeout)
+        self._wake.set()
+        if self._stopping.is_set():
+            await self.stopped.wait()
+            return False
+        self._stopping.set()
+        if self.serving is not None:
+            await asyncio.gather(self.serving, return_exceptions=True)
+        await self._until_done(self._tasks)
+        self._cancel_in_flight()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._give_back_late_receive()
+        await self.settler.drain(max(self.remaining(), SETTLE_GRACE))
+        return True
+
+    # --- receiving -----------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        failures = 0
+        while room := await self._room():
+            try:
+                deliveries = await self._receive(room)
+            except Exception:
+                failures += 1
+                pause = min(_MAX_PAUSE, 0.5 * 2.0 ** min(failures, 6))
+                logger.exception(
+                    "%s: receiving failed; trying again in %.1fs", self.consumer.describe(), pause
+                )
+                await self._pause(pause)
+                continue
+            failures = 0
+            for delivery in deliveries:
+                self._begin(delivery)
+
+    async def _room(self) -> int:
+        """How many more messages may be in flight; 0 once stopping."""
+        while not self._stopping.is_set():
+            free: int = self.consumer.concurrency - len(self._tasks)
+            if free > 0:
+                return free
+            self._wake.clear()
+            await self._wake.wait()
+        return 0
+
+    async def _receive(self, room: int) -> list[Delivery]:
+        """One receive, given up on (kept for :meth:`stop`) if stopping comes first."""
+        receiving: asyncio.Task[list[Delivery]] = asyncio.create_task(self.consumer.receive(room))
+        stopping: asyncio.Task[Any] = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=_FIRST)
+        except asyncio.CancelledError:
+            self._late = receiving
+            raise
+        finally:
+            stopping.cancel()
+        if not receiving.done():
+            self._late = receiving
+            return []
+        return receiving.result()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # --- handling ------------------------------------------------------------------------
+
+    def _begin(self, delivery: Delivery) -> None:
+        self.consumer.stats.received += 1
+        task = asyncio.create_task(self._process(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+
+    async def _process(self, delivery: Delivery) -> None:
+        try:
+            verdict, delay = await self.handling(delivery)
+        except asyncio.CancelledError:
+            self.settler.add(delivery, RELEASE)  # never acknowledged unhandled
+            raise
+        except Exception:
+            logger.exception(
+                "%s: message %s could not be handled; retried",
+                self.consumer.describe(),
+                delivery.message_id,
+            )
+            verdict, delay = RETRY, self.handling.backoff.delay(delivery.deliveries)
+        self.settler.add(delivery, verdict, delay)
+
+    # --- stopping ------------------------------------------------------------------------
+
+    async def _until_done(self, tasks: Collection[asyncio.Future[Any]]) -> None:
+        """Wait until every one of ``tasks`` is done or the deadline (which a second
+        :meth:`stop` may shorten) has passed."""
+        while (pending := [t for t in tasks if not t.done()]) and (left := self.remaining()) > 0:
+            self._wake.clear()
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({*pending, woken}, timeout=left, return_when=_FIRST)
+            finally:
+                woken.cancel()
+
+    def _cancel_in_flight(self) -> None:
+        if not self._tasks:
+            return
+        logger.warning(
+            "%s: %d message(s) still in flight at the shutdown deadline: cancelled and given "
+            "back unhandled, for redelivery",
+            self.consumer.describe(),
+            len(self._tasks),
+        )
+        for task in self._tasks:
+            task.cancel()
+
+    async def _give_back_late_receive(self) -> None:
+        """What a receive still open at stop returns is given back unhandled."""
+        late, self._late = self._late, None
+        if late is None:
+            return
+        if self.consumer.wait_for_open_receive:
+            await self._until_done([late])
+        if not late.done():
+            self.consumer.abandon(late)
+            return
+        if late.cancelled():
+            return
+        if late.exception() is not None:
+            return  # receiving failed: nothing was received
+        for delivery in late.result():
+            self.consumer.stats.received += 1
+            self.settler.add(delivery, RELEASE)

@@ -1,0 +1,55 @@
+"""Checking a consumer's numeric options once, at construction, and its retry backoff."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .._redact import capped_repr
+from ..errors import ConfigurationError
+
+__all__ = ["Backoff", "check_count", "check_seconds"]
+
+
+def check_count(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 1, else ConfigurationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an int >= 1, got {capped_repr(value)}")
+    return value
+
+
+def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {capped_repr(value)}")
+    if value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ConfigurationError(f"{name} must be {bound} seconds, got {capped_repr(value)}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: after the n-th failed delivery a message waits a
+    random time between half and all of ``min(cap, base * 2 ** (n - 1))`` seconds."""
+
+    base: float
+    cap: float
+
+    @classmethod
+    def checked(cls, base: Any, cap: Any) -> Backoff:
+        """A backoff from the ``backoff`` and ``max_backoff`` options (``cap`` ``None``:
+        300 s, or ``base`` if that is more)."""
+        first = check_seconds("backoff", base, zero=True)
+        bound = max(first, 300.0) if cap is None else check_seconds("max_backoff", cap, zero=True)
+        if bound < first:
+            raise ConfigurationError(f"max_backoff must be >= backoff ({first}s), got {bound}s")
+        return cls(first, bound)
+
+    def delay(self, deliveries: int) -> float:
+        """Seconds before the next delivery of a message that failed on its
+        ``deliveries``-th delivery."""
+        bound = min(self.cap, self.base * 2.0 ** min(max(deliveries, 1) - 1, 64))
+        return random.uniform(bound / 2, bound)

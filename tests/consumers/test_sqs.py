@@ -1,0 +1,316 @@
+"""SQSConsumer against moto's SQS server on 127.0.0.1, with real boto3."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from fastapi_events._event import Event
+from fastapi_events.consumers import UNDECODABLE_EVENT, SQSConsumer
+from fastapi_events.errors import ConfigurationError
+from fastapi_events.serialization import CloudEventsFormat, MessageFormat
+from tests.consumers.kit import counts, forward, scripted, until
+from tests.servers.sqs import REGION, SQSQueue
+
+pytestmark = pytest.mark.anyio
+
+TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+def consumer_for(queue: SQSQueue, handlers: list[Any], **options: Any) -> SQSConsumer:
+    """A consumer of ``queue`` with short polls and immediate retries."""
+    options.setdefault("backoff", 0)
+    return SQSConsumer(
+        queue.url,
+        handlers=handlers,
+        region_name=REGION,
+        endpoint_url=queue.endpoint,
+        wait_time_seconds=0,
+        **options,
+    )
+
+
+def order(i: int, **metadata: Any) -> Event:
+    return Event("order.paid", {"order": i}, **metadata)
+
+
+@pytest.mark.parametrize(
+    "serializer",
+    [None, CloudEventsFormat("/orders"), CloudEventsFormat("/orders", mode="binary")],
+    ids=["json-array", "cloudevents-structured", "cloudevents-binary"],
+)
+async def test_every_body_comes_back_as_the_dispatched_event(
+    sqs_queue: Callable[..., SQSQueue], serializer: MessageFormat | None
+) -> None:
+    """Id, name, payload, correlation id and trace context survive the queue."""
+    queue = sqs_queue()
+    sent = order(1, correlation_id="corr-1", trace_context=TRACE)
+    await forward(queue, [sent], serializer)
+    handler, calls = scripted()
+    async with consumer_for(queue, [handler]):
+        await until(lambda: calls.finished)
+    [got] = calls.finished
+    assert (got.id, got.name, got.payload) == (sent.id, "order.paid", {"order": 1})
+    assert got.correlation_id == "corr-1"
+    assert dict(got.trace_context or {}) == TRACE
+    if serializer is not None:  # CloudEvents carry the dispatch time itself
+        assert got.timestamp == sent.timestamp
+    assert counts(queue) == (0, 0)
+
+
+async def test_a_json_array_event_has_the_time_sqs_took_it(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Without CloudEvents' time, the timestamp is SQS's SentTimestamp, not the receive."""
+    queue = sqs_queue()
+    dispatched = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
+    before = time.time()
+    await forward(queue, [order(1, timestamp=dispatched)])
+    after = time.time()
+    await asyncio.sleep(0.05)  # received after it was sent
+    handler, calls = scripted()
+    async with consumer_for(queue, [handler]):
+        await until(lambda: calls.finished)
+    received = time.time()
+    stamp = calls.finished[0].unix_time
+    assert before - 0.001 <= stamp <= after + 0.001 < received  # SentTimestamp: ms
+
+
+async def test_a_partial_failure_deletes_only_the_successes(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Two of five fail: three are deleted, two wait invisible for their retry."""
+    queue = sqs_queue()
+    await forward(queue, [order(i) for i in range(5)])
+    handler, calls = scripted(lambda event: 9 if event.payload["order"] in (1, 3) else 0)
+    consumer = consumer_for(queue, [handler], backoff=60)
+    async with consumer:
+        await until(lambda: len(calls.started) == 5)
+    assert sorted(e.payload["order"] for e in calls.finished) == [0, 2, 4]
+    assert counts(queue) == (0, 2)
+    assert (consumer.stats.succeeded, consumer.stats.failed, consumer.stats.retried) == (3, 2, 2)
+
+
+async def test_failing_twice_then_succeeding_is_redelivered_by_sqs(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Each failure hands the message back to SQS; the third delivery succeeds."""
+    queue = sqs_queue()
+    sent = order(7)
+    await forward(queue, [sent])
+    handler, calls = scripted(2)
+    consumer = consumer_for(queue, [handler])
+    async with consumer:
+        await until(lambda: calls.finished)
+    assert calls.count(sent.id) == 3
+    assert calls.finished_ids == {sent.id: 1}
+    assert (consumer.stats.received, consumer.stats.retried, consumer.stats.succeeded) == (3, 2, 1)
+    assert counts(queue) == (0, 0)
+
+
+async def test_always_failing_is_dead_lettered_after_max_deliveries(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Three deliveries, then the dead-letter handler and on_error get it once; deleted."""
+    queue = sqs_queue()
+    sent = order(9)
+    await forward(queue, [sent])
+    handler, calls = scripted(99)
+    dead, buried = scripted()
+    errors: list[tuple[Event, Any, BaseException]] = []
+    consumer = consumer_for(
+        queue, [handler], max_deliveries=3, dead_letter=dead, on_error=lambda *f: errors.append(f)
+    )
+    async with consumer:
+        await until(lambda: buried.finished)
+    assert calls.count(sent.id) == 3
+    assert [e.id for e in buried.finished] == [sent.id]
+    [(event, failed, exc)] = errors
+    assert (event.id, getattr(failed, "__name__", None), type(exc)) == (
+        sent.id,
+        "work",
+        RuntimeError,
+    )
+    assert consumer.stats.dead_lettered == 1
+    assert counts(queue) == (0, 0)
+
+
+async def test_a_redelivery_while_still_handled_is_neither_handled_nor_buried(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Handling outlasting the visibility timeout: the second copy waits, the first acks."""
+    queue = sqs_queue()
+    await forward(queue, [order(1)])
+    gate = asyncio.Event()
+    handler, calls = scripted(gate=gate)
+    errors: list[Any] = []
+    consumer = consumer_for(
+        queue,
+        [handler],
+        visibility_timeout=1,
+        max_deliveries=1,
+        backoff=60,
+        on_error=lambda *failure: errors.append(failure),
+    )
+    async with consumer:
+        await until(lambda: consumer.stats.received == 2, "the redelivery")
+        gate.set()
+        await until(lambda: calls.finished)
+    assert (len(calls.started), errors, consumer.stats.dead_lettered) == (1, [], 0)
+
+
+async def test_a_failing_dead_letter_handler_keeps_the_message(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Dead-lettering that fails is not a loss: the message is retried, not deleted."""
+    queue = sqs_queue()
+    await forward(queue, [order(1)])
+    handler, _ = scripted(99)
+    dead, buried = scripted(99)
+    consumer = consumer_for(queue, [handler], max_deliveries=1, dead_letter=dead, backoff=60)
+    async with consumer:
+        await until(lambda: buried.started)
+    assert consumer.stats.dead_lettered == 0
+    assert counts(queue) == (0, 1)
+
+
+async def test_a_message_that_is_no_event_reaches_the_dead_letter_handler(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """A foreign body is dead-lettered at once, its raw body kept in a stand-in event."""
+    queue = sqs_queue()
+    queue.client.send_message(QueueUrl=queue.url, MessageBody="not json at all")
+    handler, calls = scripted()
+    dead, buried = scripted()
+    consumer = consumer_for(queue, [handler], dead_letter=dead)
+    async with consumer:
+        await until(lambda: buried.finished)
+    [stand_in] = buried.finished
+    assert stand_in.name == UNDECODABLE_EVENT
+    assert stand_in.payload["body"] == "not json at all"
+    assert stand_in.payload["encoding"] == "utf-8"
+    assert calls.started == []
+    assert consumer.stats.undecodable == 1
+    assert counts(queue) == (0, 0)
+
+
+async def test_deduplicate_acknowledges_a_second_copy_unhandled(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """The same event sent twice (at-least-once) is handled once; both are deleted."""
+    queue = sqs_queue()
+    sent = order(3)
+    await forward(queue, [sent])
+    handler, calls = scripted()
+    consumer = consumer_for(queue, [handler], deduplicate=True)
+    async with consumer:
+        await until(lambda: calls.finished)
+        await forward(queue, [sent])
+        await until(lambda: consumer.stats.duplicates == 1)
+    assert calls.count(sent.id) == 1
+    assert counts(queue) == (0, 0)
+
+
+async def test_stop_lets_messages_in_flight_finish(sqs_queue: Callable[..., SQSQueue]) -> None:
+    """A message being handled when stop() comes is finished and deleted."""
+    queue = sqs_queue()
+    await forward(queue, [order(1)])
+    gate = asyncio.Event()
+    handler, calls = scripted(gate=gate)
+    consumer = consumer_for(queue, [handler])
+    await consumer.start()
+    await until(lambda: calls.started)
+    stopping = asyncio.ensure_future(consumer.stop(timeout=10))
+    await asyncio.sleep(0.1)
+    gate.set()
+    await stopping
+    assert len(calls.finished) == 1
+    assert counts(queue) == (0, 0)
+
+
+async def test_stop_gives_back_what_did_not_finish_in_time(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """Past the timeout, handling is cancelled and the message is visible again at once."""
+    queue = sqs_queue()
+    sent = order(1)
+    await forward(queue, [sent])
+    handler, calls = scripted(gate=asyncio.Event())  # never opens
+    consumer = consumer_for(queue, [handler])
+    await consumer.start()
+    await until(lambda: calls.started)
+    await consumer.stop(timeout=0.1)
+    assert calls.finished == []
+    assert consumer.stats.released == 1
+    [message] = queue.receive_all(1)
+    assert message["MessageAttributes"]["event_id"]["StringValue"] == sent.id
+
+
+async def test_concurrency_bounds_the_messages_in_flight(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """With concurrency=2, two messages are handled at a time and no more are received."""
+    queue = sqs_queue()
+    await forward(queue, [order(i) for i in range(6)])
+    gate = asyncio.Event()
+    handler, calls = scripted(gate=gate)
+    consumer = consumer_for(queue, [handler], concurrency=2)
+    async with consumer:
+        await until(lambda: len(calls.started) == 2)
+        await asyncio.sleep(0.3)  # room for a wrong third receive to show up
+        assert (len(calls.started), consumer.stats.received) == (2, 2)
+        gate.set()
+        await until(lambda: len(calls.finished) == 6)
+    assert counts(queue) == (0, 0)
+
+
+async def test_handler_spans_link_to_the_producer(sqs_queue: Callable[..., SQSQueue]) -> None:
+    """With a tracer provider, each handler span links to the dispatch span's context."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    queue = sqs_queue()
+    await forward(queue, [order(1, trace_context=TRACE)])
+    handler, calls = scripted()
+    async with consumer_for(queue, [handler], tracer_provider=provider):
+        await until(lambda: calls.finished)
+    [span] = [s for s in exporter.get_finished_spans() if s.name == "process order.paid"]
+    [link] = span.links
+    assert f"{link.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert f"{link.context.span_id:016x}" == "b7ad6b7169203331"
+
+
+async def test_fastapi_lifespan_consumes_while_the_app_runs(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """FastAPI(lifespan=consumer.lifespan) starts consuming at startup, stops at shutdown."""
+    from fastapi import FastAPI
+
+    queue = sqs_queue()
+    await forward(queue, [order(1)])
+    handler, calls = scripted()
+    consumer = consumer_for(queue, [handler])
+    app = FastAPI(lifespan=consumer.lifespan)
+    async with app.router.lifespan_context(app):
+        await until(lambda: calls.finished)
+        assert consumer.running
+    assert not consumer.running
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("wait_time_seconds", 21), ("visibility_timeout", -1), ("concurrency", 0)],
+)
+def test_options_out_of_range_are_refused(option: str, value: object) -> None:
+    """SQS's limits and the consumer's own are checked at construction."""
+    with pytest.raises(ConfigurationError, match=option):
+        SQSConsumer("http://127.0.0.1:1/q", handlers=[scripted()[0]], **{option: value})
