@@ -23,6 +23,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("nats_forwarding.py", "nats", "nats,examples"),
         ("catalogue.py", "boto3", "aws,redis,examples"),
         ("catalogue.py", "redis", "aws,redis,examples"),
+        ("sqs_consumer.py", "boto3", "aws,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
