@@ -22,4 +22,3 @@ def test_example_consumes_retries_and_dead_letters(moto_endpoint: str) -> None:
     assert dead[2:] == ["order.placed", "order=3"]
     handled_ids = {words[1] for words in handled}
     assert dead[1] not in handled_ids
-
