@@ -25,6 +25,8 @@ __all__ = ["ACK", "RELEASE", "RETRY", "Failure", "FailureRecorder", "Handling", 
 logger = logging.getLogger("fastapi_events.consumers")
 
 ACK, RETRY, RELEASE = "ack", "retry", "release"
+#: Seconds at least before a copy of an event still being handled is delivered again.
+_IN_FLIGHT_PAUSE = 1.0
 #: ``(ACK | RETRY | RELEASE, seconds before the next delivery)``.
 Verdict = tuple[str, float]
 
@@ -99,7 +101,7 @@ class Handling:
         if event.id in self._active:
             # Redelivered while still being handled here (handling outlasted the
             # visibility timeout): never handled twice at once, nor buried under itself.
-            return RETRY, self.backoff.delay(1)
+            return RETRY, max(self.backoff.delay(1), _IN_FLIGHT_PAUSE)
         limit = self.max_deliveries
         if limit is not None and delivery.deliveries > limit:
             lost = RedeliveryLimitError(
@@ -133,11 +135,12 @@ class Handling:
 
     async def _undecodable(self, delivery: Delivery, exc: SerializationError) -> Verdict:
         self.stats.undecodable += 1
-        logger.error(
+        cause = exc.__cause__
+        logger.error(  # the cause's text may quote the body: its type only
             "%s: message %s is not an event (%s); dead-lettered",
             self.describe(),
             delivery.message_id,
-            exc,
+            exc if cause is None else f"{type(exc).__name__} from {type(cause).__name__}",
         )
         return await self._bury(delivery, undecodable_event(delivery, exc), Failure(None, exc))
 

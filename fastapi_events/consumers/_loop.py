@@ -47,6 +47,20 @@ class Loop:
         self.serving = contextvars.Context().run(
             loop.create_task, self._serve(), name=f"consumer {self.consumer.describe()}"
         )
+        self.serving.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "%s: the receive loop failed; no more messages are received",
+                self.consumer.describe(),
+                exc_info=task.exception(),
+            )
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping.is_set()
 
     def remaining(self) -> float:
         """Seconds left before the stop's deadline."""

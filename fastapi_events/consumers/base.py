@@ -25,7 +25,7 @@ from .._reporting import ErrorHook
 from ..errors import ConfigurationError
 from ._delivery import ConsumerStats, Delivery
 from ._handling import FailureRecorder, Handling
-from ._loop import Loop
+from ._loop import SETTLE_GRACE, Loop
 from ._options import Backoff, check_count, check_seconds
 from ._settle import Settler
 from ._worker import serve
@@ -189,7 +189,8 @@ class Consumer(ABC):
     async def stop(self, timeout: float | None = None) -> None:
         """Stop receiving; let the messages in flight finish for up to ``timeout`` seconds
         (default ``shutdown_timeout``) and give the others back unhandled; send the
-        pending acknowledgements; close the handlers and the client.
+        pending acknowledgements and wait for the events handlers dispatched (these two get
+        at least a few more seconds past the timeout); close the handlers and the client.
 
         Called again while stopping, it shortens the timeout and waits for the first call.
         """
@@ -201,16 +202,18 @@ class Consumer(ABC):
             if timeout is None
             else check_seconds("timeout", timeout, zero=True)
         )
-        if not await loop.stop(timeout):
-            return  # another call is stopping it
+        first = not loop.stopping  # else another call is stopping it
         try:
-            remaining = loop.remaining()
-            for pipeline in self._pipelines():
-                await pipeline.shutdown(remaining)
-            await self.disconnect()
+            await loop.stop(timeout)
+            if first:
+                # Events the handlers dispatched come from handled (acknowledged) messages.
+                for pipeline in self._pipelines():
+                    await pipeline.shutdown(max(loop.remaining(), SETTLE_GRACE))
+                await self.disconnect()
         finally:
-            self._loop = None
-            loop.stopped.set()
+            if first:
+                self._loop = None
+                loop.stopped.set()
 
     async def wait(self) -> None:
         """Wait until this consumer stops receiving (:meth:`stop` was called, or its

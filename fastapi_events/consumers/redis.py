@@ -130,8 +130,8 @@ class RedisStreamConsumer(Consumer):
         self._client = client
         try:
             await client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
-        except self._redis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+        except BaseException as exc:
+            if "BUSYGROUP" not in str(exc):  # the group exists: join it
                 await self.disconnect()
                 raise
 
