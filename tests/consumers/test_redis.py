@@ -191,3 +191,20 @@ def test_a_stream_name_is_required() -> None:
     """An empty stream name is refused at construction."""
     with pytest.raises(ConfigurationError, match="stream"):
         RedisStreamConsumer("", handlers=[scripted()[0]], group=GROUP)
+
+
+async def test_litestar_lifespan_consumes_while_the_app_runs(
+    redis_url: str, redis_stream: Callable[..., str]
+) -> None:
+    """Litestar(lifespan=[consumer.lifespan]) consumes from startup to shutdown."""
+    from litestar import Litestar
+    from litestar.testing import AsyncTestClient
+
+    stream = redis_stream()
+    await forward(stream, redis_url, [Event("order.paid", {"order": 1})])
+    handler, calls = scripted()
+    consumer = consumer_for(stream, redis_url, [handler])
+    async with AsyncTestClient(Litestar(route_handlers=[], lifespan=[consumer.lifespan])):
+        await until(lambda: calls.finished)
+        assert consumer.running
+    assert not consumer.running
