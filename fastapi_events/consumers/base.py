@@ -109,6 +109,8 @@ class Consumer(ABC):
         )
         if not self.pipeline.handlers:
             raise ConfigurationError(f"{type(self).__name__} needs handlers=[...]")
+        #: The handler objects each event goes to (validated; the event catalogue reads them).
+        self.handlers = self.pipeline.handlers
         self.dead_letter = None
         if dead_letter is not None:
             self.dead_letter = EventPipeline(

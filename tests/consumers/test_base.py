@@ -140,3 +140,15 @@ def test_wrong_options_are_refused_at_construction(options: dict[str, Any], name
     options.setdefault("handlers", [scripted()[0]])
     with pytest.raises(ConfigurationError, match=named):
         SQSConsumer("http://127.0.0.1:1/q", **options)
+
+
+def test_the_event_catalogue_lists_a_consumer_and_its_functions() -> None:
+    """asyncapi_document(consumers=[...]) finds the queue and the handler functions."""
+    from fastapi_events.catalogue import asyncapi_document
+
+    handler, _ = scripted(pattern="order.*")
+    url = "https://sqs.eu-west-1.amazonaws.com/1/orders-in"
+    consumer = SQSConsumer(url, handlers=[handler], region_name="eu-west-1")
+    document = asyncapi_document([], consumers=[consumer])
+    assert document["channels"]["sqs.orders-in"]["address"] == url
+    assert document["operations"]["work"]["channel"] == {"$ref": "#/channels/sqs.orders-in"}
