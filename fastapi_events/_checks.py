@@ -8,14 +8,17 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._redact import capped_repr
 from .errors import ConfigurationError
 from .handlers.base import BaseEventHandler
 
 __all__ = [
+    "check_count",
     "check_dead_letter",
     "check_failure_status",
     "check_middleware_id",
     "check_providers",
+    "check_seconds",
     "check_shutdown_timeout",
     "validate_handlers",
 ]
@@ -132,3 +135,20 @@ def check_dead_letter(dead_letter: object) -> BaseEventHandler | None:
     handler = LocalHandler()
     handler.register(dead_letter)
     return handler
+
+
+def check_count(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 1, else ConfigurationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an int >= 1, got {capped_repr(value)}")
+    return value
+
+
+def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {capped_repr(value)}")
+    if value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ConfigurationError(f"{name} must be {bound} seconds, got {capped_repr(value)}")
+    return float(value)

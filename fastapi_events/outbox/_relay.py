@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .._checks import validate_handlers
+from .._checks import check_count, check_seconds, validate_handlers
 from .._redact import capped_repr
 from .._reporting import ErrorHook
 from ..errors import ConfigurationError
@@ -24,7 +24,6 @@ from ..handlers.base import BaseEventHandler
 from ._database import Database
 from ._listen import Listener
 from ._metrics import StatsGauges
-from ._options import check_count, check_seconds
 from ._publish import (
     Backoff,
     bury,
