@@ -13,15 +13,14 @@ recorded per event), and settles each message after its handlers finished.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Sequence
-from types import TracebackType
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from .._pipeline import EventPipeline
 from .._redact import capped_repr, describe_handler
 from .._reporting import ErrorHook
+from .._service import Service
 from ..errors import ConfigurationError
 from ._delivery import ConsumerStats, Delivery
 from ._handling import FailureRecorder, Handling
@@ -34,7 +33,7 @@ from .idempotency import IdempotencyStore, MemoryIdempotencyStore
 __all__ = ["Consumer", "ConsumerStats", "Delivery"]
 
 
-class Consumer(ABC):
+class Consumer(Service):
     """Base class of the consumers: messages from a broker into your handler objects.
 
     Each message is decoded back into the :class:`~fastapi_events.Event` its producer
@@ -132,10 +131,10 @@ class Consumer(ABC):
 
     # --- the broker's hooks --------------------------------------------------------------
 
-    async def connect(self) -> None:  # noqa: B027 - optional hook
+    async def connect(self) -> None:
         """Open the client (called by :meth:`start`; raising fails the start)."""
 
-    async def disconnect(self) -> None:  # noqa: B027 - optional hook
+    async def disconnect(self) -> None:
         """Close the client (called last by :meth:`stop`)."""
 
     @abstractmethod
@@ -228,25 +227,6 @@ class Consumer(ABC):
         """Consume until SIGTERM or SIGINT (a second one shortens the shutdown), then stop
         gracefully: what ``python -m fastapi_events.consume`` runs."""
         await serve([self])
-
-    async def __aenter__(self) -> Consumer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        """A FastAPI/Starlette lifespan consuming while the app runs:
-        ``FastAPI(lifespan=consumer.lifespan)``."""
-        async with self:
-            yield
 
     def _pipelines(self) -> list[EventPipeline]:
         return [self.pipeline, *([self.dead_letter] if self.dead_letter else [])]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .._checks import check_count, check_seconds, validate_handlers
 from .._redact import capped_repr
 from .._reporting import ErrorHook
+from .._service import Service
 from ..errors import ConfigurationError
 from ..handlers.base import BaseEventHandler
 from ._database import Database
@@ -62,7 +61,7 @@ async def read_stats(database: Database, outbox: Outbox) -> OutboxStats:
     return OutboxStats(depth=depth, oldest_pending_age=age, dead=dead)
 
 
-class OutboxRelay:
+class OutboxRelay(Service):
     """Publishes committed outbox rows, oldest first, to ``handlers``.
 
     Each batch is claimed in a short transaction (rows leased to this relay: on PostgreSQL
@@ -206,24 +205,6 @@ class OutboxRelay:
             self._listener = None
         await self._db.give_back(self.outbox.table, self.owner)
         await close_handlers(self._all_handlers())
-
-    async def __aenter__(self) -> OutboxRelay:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        """A FastAPI/Starlette lifespan running this relay: ``FastAPI(lifespan=relay.lifespan)``."""
-        async with self:
-            yield
 
     # --- work ----------------------------------------------------------------------------
 
