@@ -19,6 +19,8 @@ missed it)::
     │   ├── SQSDeliveryError                      the SQS forwarder
     │   └── SNSDeliveryError                      the SNS forwarder
     ├── RabbitMQDeliveryError                     reported per event by the RabbitMQ forwarder
+    ├── IngressError                              an HTTP ingress request refused (4xx)
+    │   └── IngressUnauthorizedError              it could not be verified (401)
     └── reported to ``on_error`` for events never handled:
         ├── OutboxRelayLostError                  its relay died during its last attempt
         ├── EventDeadLetteredError                retries exhausted, sent to dead_letter=
@@ -43,6 +45,8 @@ __all__ = [
     "EventsCancelledError",
     "EventsDroppedError",
     "FastapiEventError",
+    "IngressError",
+    "IngressUnauthorizedError",
     "InvalidEventNameError",
     "MissingEventNameDuringDispatch",
     "MissingEventNameDuringRegistration",
@@ -249,3 +253,29 @@ class RedeliveryLimitError(FastapiEventError):
     def __init__(self, message: str, *, deliveries: int) -> None:
         super().__init__(message)
         self.deliveries = deliveries
+
+
+class IngressError(FastapiEventError):
+    """An HTTP ingress request refused: a bad body, header or size (answered with ``status``).
+
+    The message names what is wrong (a field path, a type, a size), never a value.
+
+    Attributes:
+        status: the HTTP status the ingress answers (4xx).
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IngressUnauthorizedError(IngressError):
+    """An HTTP ingress request its verifier could not verify (answered with 401).
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message, status=status)

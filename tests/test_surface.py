@@ -68,6 +68,8 @@ SURFACE: dict[str, list[str]] = {
         "EventsCancelledError",
         "EventsDroppedError",
         "FastapiEventError",
+        "IngressError",
+        "IngressUnauthorizedError",
         "InvalidEventNameError",
         "MissingEventNameDuringDispatch",
         "MissingEventNameDuringRegistration",
@@ -146,6 +148,7 @@ SURFACE: dict[str, list[str]] = {
         "SNS_DEFAULT_MAX_BYTES",
         "TopicArn",
     ],
+    "fastapi_events.ingress": ["IngressRequest", "Verifier"],
     "fastapi_events.health": [
         "DEFAULT_HEALTH_TIMEOUT",
         "HealthApp",
