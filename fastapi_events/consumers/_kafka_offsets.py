@@ -1,0 +1,80 @@
+"""Which offsets a Kafka consumer may commit: per partition, only up to the first record
+not settled yet.
+
+A record is *settled* once it was handled (acknowledged), copied to the retry topic, or
+dead-lettered. Records finish out of order (they are handled concurrently), so the offset
+committed for a partition is the lowest offset received and not settled, or the offset
+after the last record received when all are settled: a crash never skips a record that
+was not settled; records settled above an unsettled one are read again (at least once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["Offsets", "PartitionTrack"]
+
+
+class PartitionTrack:
+    """One partition's records received and not settled, while it is assigned to us."""
+
+    __slots__ = ("committed", "next", "pending", "tp")
+
+    def __init__(self, tp: Any) -> None:
+        self.tp = tp
+        self.pending: set[int] = set()
+        self.next = -1  # the offset after the highest received
+        self.committed = -1
+
+    def received(self, offset: int) -> None:
+        """A record was read."""
+        self.pending.add(offset)
+        if offset >= self.next:
+            self.next = offset + 1
+
+    def settled(self, offset: int) -> None:
+        """A record was handled, retried elsewhere or dead-lettered."""
+        self.pending.discard(offset)
+
+    def point(self) -> int:
+        """The offset safe to commit: the first record not settled (or after the last)."""
+        return min(self.pending) if self.pending else self.next
+
+
+class Offsets:
+    """The tracks of the partitions assigned to this consumer."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[Any, PartitionTrack] = {}
+
+    def track(self, tp: Any) -> PartitionTrack:
+        """The current track of ``tp`` (a new one after it was revoked)."""
+        track = self.tracks.get(tp)
+        if track is None:
+            track = self.tracks[tp] = PartitionTrack(tp)
+        return track
+
+    def owns(self, track: PartitionTrack) -> bool:
+        """True while ``track``'s partition is still assigned (not revoked since)."""
+        return self.tracks.get(track.tp) is track
+
+    def due(self, only: Iterable[Any] | None = None) -> dict[Any, int]:
+        """The offsets to commit now: those past what was committed."""
+        tracks = self.tracks.values() if only is None else self._some(only)
+        return {track.tp: track.point() for track in tracks if track.point() > track.committed}
+
+    def committed(self, points: dict[Any, int]) -> None:
+        """``points`` were committed."""
+        for tp, point in points.items():
+            track = self.tracks.get(tp)
+            if track is not None:
+                track.committed = max(track.committed, point)
+
+    def forget(self, tps: Iterable[Any]) -> None:
+        """``tps`` were revoked."""
+        for tp in tps:
+            self.tracks.pop(tp, None)
+
+    def _some(self, tps: Iterable[Any]) -> list[PartitionTrack]:
+        return [self.tracks[tp] for tp in tps if tp in self.tracks]
