@@ -10,10 +10,14 @@ was not settled; records settled above an unsettled one are read again (at least
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Offsets", "PartitionTrack"]
+__all__ = ["COMMIT_TIMEOUT", "Offsets", "PartitionTrack"]
+
+#: Seconds a commit may take (aiokafka retries retriable errors until it succeeds).
+COMMIT_TIMEOUT = 10.0
 
 
 class PartitionTrack:
@@ -47,6 +51,7 @@ class Offsets:
 
     def __init__(self) -> None:
         self.tracks: dict[Any, PartitionTrack] = {}
+        self._lock = asyncio.Lock()  # one commit at a time: a later one never goes back
 
     def track(self, tp: Any) -> PartitionTrack:
         """The current track of ``tp`` (a new one after it was revoked)."""
@@ -63,6 +68,23 @@ class Offsets:
         """The offsets to commit now: those past what was committed."""
         tracks = self.tracks.values() if only is None else self._some(only)
         return {track.tp: track.point() for track in tracks if track.point() > track.committed}
+
+    async def commit(self, client: Any, only: Iterable[Any] | None = None) -> None:
+        """Commit, with aiokafka ``client``, every assigned partition (or ``only`` these)
+        as far as it is settled.
+
+        Raises:
+            KafkaError: the commit failed (a later one commits those offsets too).
+            asyncio.TimeoutError: it took longer than :data:`COMMIT_TIMEOUT`.
+        """
+        async with self._lock:
+            if client is None:
+                return
+            assigned = client.assignment()
+            points = {tp: point for tp, point in self.due(only).items() if tp in assigned}
+            if points:
+                await asyncio.wait_for(client.commit(points), COMMIT_TIMEOUT)
+                self.committed(points)
 
     def committed(self, points: dict[Any, int]) -> None:
         """``points`` were committed."""

@@ -17,8 +17,9 @@ from typing import Any
 from ._delivery import Delivery
 from ._handling import Handling, Verdict
 from ._kafka_offsets import PartitionTrack
+from ._kafka_retry import retry_meta
 
-__all__ = ["OrderedHandling", "Receipt", "Sequencer"]
+__all__ = ["OrderedHandling", "Receipt", "Sequencer", "delivery_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +123,24 @@ class OrderedHandling(Handling):
             return await super().__call__(delivery)
         finally:
             self.sequencer.finished(delivery)
+
+
+def delivery_of(
+    record: Any, track: PartitionTrack, retry_topic: str, group_id: str, ordering: str | None
+) -> Delivery | None:
+    """The delivery of aiokafka ``record`` and its ordering group (see
+    :class:`Receipt`); ``None`` for a retry copy of another consumer group's."""
+    meta = retry_meta(record.headers)
+    retried = record.topic == retry_topic
+    if retried and meta.group != group_id:
+        return None
+    group: Hashable | None = None  # None for a retry copy: it has left its order already
+    if not retried and ordering == "partition":
+        group = track.tp
+    elif not retried and ordering == "key" and record.key is not None:
+        group = (track.tp, record.key)
+    origin = meta.origin if retried else None
+    message_id = origin or f"{record.topic}/{record.partition}/{record.offset}"
+    sent = record.timestamp / 1000 if (record.timestamp or -1) >= 0 else None
+    receipt = Receipt(track, record.offset, group)
+    return Delivery(record, message_id, meta.delivery if retried else 1, receipt, sent)

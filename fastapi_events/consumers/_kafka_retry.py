@@ -22,6 +22,7 @@ __all__ = [
     "ORIGIN_HEADER",
     "RetryMeta",
     "RetryWaits",
+    "copy_to",
     "retry_headers",
     "retry_meta",
 ]
@@ -76,6 +77,24 @@ def retry_headers(
         (ORIGIN_HEADER, origin.encode()),
         (GROUP_HEADER, group.encode()),
     ]
+
+
+async def copy_to(producer: Any, topic: str, delivery: Any, delay: float, group: str) -> None:
+    """Produce a retry copy of ``delivery``'s record to ``topic``, due after ``delay``
+    seconds; return once the broker has it."""
+    record = delivery.message
+    headers = retry_headers(
+        record.headers,
+        delivery=delivery.deliveries + 1,
+        delay=delay,
+        origin=delivery.message_id,
+        group=group,
+    )
+    stamp = record.timestamp if (record.timestamp or -1) >= 0 else None
+    sending = await producer.send(
+        topic, record.value, key=record.key, headers=headers, timestamp_ms=stamp
+    )
+    await sending
 
 
 class RetryWaits:

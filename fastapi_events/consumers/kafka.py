@@ -28,9 +28,9 @@ from ._kafka_client import (
     consumer_config,
     rebalance_listener,
 )
-from ._kafka_offsets import Offsets, PartitionTrack
-from ._kafka_order import OrderedHandling, Receipt, Sequencer
-from ._kafka_retry import RetryWaits, retry_headers, retry_meta
+from ._kafka_offsets import Offsets
+from ._kafka_order import OrderedHandling, Receipt, Sequencer, delivery_of
+from ._kafka_retry import RetryWaits, copy_to
 from ._options import check_seconds
 from .base import Consumer
 
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a rebalance waits, at most, for the records of revoked partitions in flight.
 REVOKE_WAIT = 5.0
-#: Seconds a commit may take (aiokafka retries retriable errors until it succeeds).
-COMMIT_TIMEOUT = 10.0
 _RESEND_PAUSE = 1.0  # seconds between attempts to copy failed records to the retry topic
 
 
@@ -143,7 +141,6 @@ class KafkaConsumer(Consumer):
         self._producer: Any = None
         self._fetching: asyncio.Task[None] | None = None
         self._held: set[Any] = set()  # partitions paused while their backlog is full
-        self._commit_lock = asyncio.Lock()
         self._unsent: list[tuple[Delivery, float]] = []
         self._resend_at = 0.0
 
@@ -180,7 +177,7 @@ class KafkaConsumer(Consumer):
         producer, self._producer = self._producer, None
         if client is not None:
             with contextlib.suppress(Exception):
-                await self._commit(client)
+                await self._offsets.commit(client)
             await client.stop()
         if producer is not None:
             await producer.stop()
@@ -212,7 +209,7 @@ class KafkaConsumer(Consumer):
         for delivery in deliveries:
             receipt: Receipt = delivery.receipt
             receipt.track.settled(receipt.offset)
-        await self._commit(self._client)
+        await self._offsets.commit(self._client)
 
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
         """Copy the records to the retry topic, due after their delay; once the broker has
@@ -220,7 +217,7 @@ class KafkaConsumer(Consumer):
         live = [(d, delay) for d, delay in retries if self._offsets.owns(d.receipt.track)]
         sends = []
         for delivery, delay in live:  # revoked partitions: their next owner reads them
-            sends.append(self._copy(delivery, delay))
+            sends.append(copy_to(self._producer, self.retry_topic, delivery, delay, self.group))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         failed = [item for item, out in zip(live, outcomes, strict=True) if out is not None]
         for (delivery, _), outcome in zip(live, outcomes, strict=True):
@@ -236,7 +233,7 @@ class KafkaConsumer(Consumer):
                 self.retry_topic,
                 type(next(o for o in outcomes if o is not None)).__name__,
             )
-        await self._commit(self._client)
+        await self._offsets.commit(self._client)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Leave the records unsettled: their offsets are not committed, so the group
@@ -256,7 +253,7 @@ class KafkaConsumer(Consumer):
             track = self._offsets.track(tp)
             for record in records:
                 track.received(record.offset)
-                delivery = self._delivery(record, track)
+                delivery = delivery_of(record, track, self.retry_topic, self.group, self.ordering)
                 if delivery is None:
                     track.settled(record.offset)
                 else:
@@ -264,41 +261,6 @@ class KafkaConsumer(Consumer):
             if self._sequencer.backlog(tp) >= self.concurrency:
                 self._client.pause(tp)
                 self._held.add(tp)
-
-    def _delivery(self, record: Any, track: PartitionTrack) -> Delivery | None:
-        """The delivery of ``record``; ``None`` for another group's retry copy."""
-        meta = retry_meta(record.headers)
-        retried = record.topic == self.retry_topic
-        if retried and meta.group != self.group:
-            return None
-        if retried:
-            group = None  # a retried record has left its order already
-        elif self.ordering == "partition":
-            group = track.tp
-        elif self.ordering == "key" and record.key is not None:
-            group = (track.tp, record.key)
-        else:
-            group = None
-        origin = meta.origin if retried else None
-        message_id = origin or f"{record.topic}/{record.partition}/{record.offset}"
-        sent = record.timestamp / 1000 if (record.timestamp or -1) >= 0 else None
-        receipt = Receipt(track, record.offset, group)
-        return Delivery(record, message_id, meta.delivery if retried else 1, receipt, sent)
-
-    async def _copy(self, delivery: Delivery, delay: float) -> None:
-        record = delivery.message
-        headers = retry_headers(
-            record.headers,
-            delivery=delivery.deliveries + 1,
-            delay=delay,
-            origin=delivery.message_id,
-            group=self.group,
-        )
-        stamp = record.timestamp if (record.timestamp or -1) >= 0 else None
-        sending = await self._producer.send(
-            self.retry_topic, record.value, key=record.key, headers=headers, timestamp_ms=stamp
-        )
-        await sending
 
     def _take_unsent(self) -> list[tuple[Delivery, float]]:
         unsent, self._unsent = self._unsent, []
@@ -309,17 +271,6 @@ class KafkaConsumer(Consumer):
         if drained:
             self._held.difference_update(drained)
             self._client.resume(*(tp for tp in drained if tp in self._client.assignment()))
-
-    async def _commit(self, client: Any, only: Iterable[Any] | None = None) -> None:
-        """Commit every partition (or ``only`` these) as far as it is settled."""
-        async with self._commit_lock:
-            if client is None:
-                return
-            assigned = client.assignment()
-            points = {tp: o for tp, o in self._offsets.due(only).items() if tp in assigned}
-            if points:
-                await asyncio.wait_for(client.commit(points), COMMIT_TIMEOUT)
-                self._offsets.committed(points)
 
     async def _revoked(self, partitions: set[Any]) -> None:
         """A rebalance takes ``partitions`` away: wait (a little) for their records in
@@ -336,7 +287,7 @@ class KafkaConsumer(Consumer):
         while self._in_flight(mine, dropped) and loop.time() < deadline:
             await asyncio.sleep(0.02)
         try:
-            await self._commit(self._client, mine)
+            await self._offsets.commit(self._client, mine)
         except Exception as exc:
             logger.warning(
                 "%s: commit at rebalance failed (%s); the next owner reads those records again",

@@ -115,7 +115,7 @@ async def test_every_record_comes_back_as_the_dispatched_event_and_is_committed(
     assert got == [(e.id, "order.paid", e.payload, "corr-1") for e in sent]  # in order
     assert all(dict(e.trace_context or {}) == TRACE for e in calls.finished)
     # The record's timestamp (JSON array) or CloudEvents' time: the dispatch time, to the ms.
-    assert all(abs(g.unix_time - s.unix_time) < 0.002 for g, s in zip(calls.finished, sent))
+    assert all(abs(g.unix_time - s.unix_time) < 0.002 for g, s in zip(calls.finished, sent, strict=True))
     assert await committed(kafka_topic.bootstrap, consumer.group, topic) == [3]
 
 
