@@ -11,10 +11,13 @@ was not settled; records settled above an unsettled one are read again (at least
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["COMMIT_TIMEOUT", "Offsets", "PartitionTrack"]
+
+logger = logging.getLogger("fastapi_events.consumers.kafka")
 
 #: Seconds a commit may take (aiokafka retries retriable errors until it succeeds).
 COMMIT_TIMEOUT = 10.0
@@ -52,6 +55,8 @@ class Offsets:
     def __init__(self) -> None:
         self.tracks: dict[Any, PartitionTrack] = {}
         self._lock = asyncio.Lock()  # one commit at a time: a later one never goes back
+        self._scheduled: asyncio.Task[None] | None = None
+        self._last = float("-inf")  # when the last commit began (loop time)
 
     def track(self, tp: Any) -> PartitionTrack:
         """The current track of ``tp`` (a new one after it was revoked)."""
@@ -85,6 +90,37 @@ class Offsets:
             if points:
                 await asyncio.wait_for(client.commit(points), COMMIT_TIMEOUT)
                 self.committed(points)
+
+    def commit_soon(self, client: Any, interval: float, describe: Callable[[], str]) -> None:
+        """Commit within ``interval`` seconds of the last commit: one commit for every
+        record settled meanwhile (a failure is logged; the next commit covers it)."""
+        if self._scheduled is None or self._scheduled.done():
+            self._scheduled = asyncio.create_task(self._commit_later(client, interval, describe))
+
+    async def _commit_later(
+        self, client: Any, interval: float, describe: Callable[[], str]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while self.due():
+            await asyncio.sleep(max(self._last + interval - loop.time(), 0.0))
+            self._last = loop.time()
+            try:
+                await self.commit(client)
+            except Exception as exc:
+                logger.warning(
+                    "%s: commit failed (%s); the next commit covers those offsets",
+                    describe(),
+                    type(exc).__name__,
+                )
+                return
+
+    async def close(self, client: Any) -> None:
+        """Stop committing in the background, then commit what was settled."""
+        scheduled, self._scheduled = self._scheduled, None
+        if scheduled is not None:
+            scheduled.cancel()
+            await asyncio.gather(scheduled, return_exceptions=True)
+        await self.commit(client)
 
     def committed(self, points: dict[Any, int]) -> None:
         """``points`` were committed."""

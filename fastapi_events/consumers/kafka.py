@@ -76,6 +76,8 @@ class KafkaConsumer(Consumer):
         ordering: ``"partition"``, ``"key"`` or ``None`` (see above).
         start_from: where a new group starts: ``"earliest"`` or ``"latest"``.
         poll_timeout: seconds one fetch waits for records.
+        commit_interval: seconds between two commits, at most (the first after a quiet
+            spell goes at once); a crash reads again what was settled meanwhile.
         client_id: the consumer's and the retry producer's client id.
         idempotent: the retry producer's ``enable_idempotence`` (brokers that refuse
             aiokafka's idempotent producer need ``False``).
@@ -97,6 +99,8 @@ class KafkaConsumer(Consumer):
     """
 
     messaging_system = "kafka"
+    # A fetch still open at stop takes nothing it has not returned: leave it.
+    wait_for_open_receive = False
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class KafkaConsumer(Consumer):
         ordering: str | None = "partition",
         start_from: str = "earliest",
         poll_timeout: float = 1.0,
+        commit_interval: float = 0.5,
         client_id: str = "fastapi-events",
         idempotent: bool = True,
         consumer_options: Mapping[str, Any] | None = None,
@@ -126,6 +131,7 @@ class KafkaConsumer(Consumer):
         check_choice("ordering", ordering, ORDERINGS)
         self.ordering = ordering
         self.poll_timeout = check_seconds("poll_timeout", poll_timeout)
+        self.commit_interval = check_seconds("commit_interval", commit_interval, zero=True)
         self._consumer_config = consumer_config(
             bootstrap_servers, client_id, self.group, start_from, consumer_options
         )
@@ -177,7 +183,7 @@ class KafkaConsumer(Consumer):
         producer, self._producer = self._producer, None
         if client is not None:
             with contextlib.suppress(Exception):
-                await self._offsets.commit(client)
+                await self._offsets.close(client)
             await client.stop()
         if producer is not None:
             await producer.stop()
@@ -209,7 +215,7 @@ class KafkaConsumer(Consumer):
         for delivery in deliveries:
             receipt: Receipt = delivery.receipt
             receipt.track.settled(receipt.offset)
-        await self._offsets.commit(self._client)
+        self._offsets.commit_soon(self._client, self.commit_interval, self.describe)
 
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
         """Copy the records to the retry topic, due after their delay; once the broker has
@@ -233,7 +239,7 @@ class KafkaConsumer(Consumer):
                 self.retry_topic,
                 type(next(o for o in outcomes if o is not None)).__name__,
             )
-        await self._offsets.commit(self._client)
+        self._offsets.commit_soon(self._client, self.commit_interval, self.describe)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Leave the records unsettled: their offsets are not committed, so the group

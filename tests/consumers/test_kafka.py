@@ -115,7 +115,9 @@ async def test_every_record_comes_back_as_the_dispatched_event_and_is_committed(
     assert got == [(e.id, "order.paid", e.payload, "corr-1") for e in sent]  # in order
     assert all(dict(e.trace_context or {}) == TRACE for e in calls.finished)
     # The record's timestamp (JSON array) or CloudEvents' time: the dispatch time, to the ms.
-    assert all(abs(g.unix_time - s.unix_time) < 0.002 for g, s in zip(calls.finished, sent, strict=True))
+    assert all(
+        abs(g.unix_time - s.unix_time) < 0.002 for g, s in zip(calls.finished, sent, strict=True)
+    )
     assert await committed(kafka_topic.bootstrap, consumer.group, topic) == [3]
 
 
@@ -291,3 +293,28 @@ def test_missing_aiokafka_says_how_to_install() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == KAFKA_INSTALL_HINT
+
+
+async def test_a_member_joining_takes_partitions_over_without_a_record_handled_twice(
+    kafka_topic: KafkaTopics,
+) -> None:
+    """A rebalance commits what the first member settled before the second takes over:
+    every event is handled once, by one of them."""
+    topic = await kafka_topic.make("rebalance", partitions=4)
+    early = [order(i, correlation_id=f"c{i}") for i in range(8)]
+    late = [order(i, correlation_id=f"c{i}") for i in range(8, 16)]
+    await forward(kafka_topic, topic, early)
+    handler, calls = scripted()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = consumer_for(kafka_topic, topic, [handler], group=group)
+    second = consumer_for(kafka_topic, topic, [handler], group=group)
+    async with first:
+        await until(lambda: len(calls.finished) == 8)
+        async with second:
+            await until(lambda: bool(second._client.assignment()), "the second member's share")
+            await forward(kafka_topic, topic, late)
+            await until(lambda: len(calls.finished) >= 16)
+    ledger = Ledger()
+    ledger.handled = [e.id for e in calls.finished]
+    ledger.assert_exact(16)
+    assert second.stats.succeeded > 0
