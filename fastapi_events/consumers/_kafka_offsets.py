@@ -122,6 +122,33 @@ class Offsets:
             await asyncio.gather(scheduled, return_exceptions=True)
         await self.commit(client)
 
+    async def hand_over(
+        self,
+        client: Any,
+        tps: list[Any],
+        dropped: dict[Any, set[int]],
+        wait: float,
+        describe: Callable[[], str],
+    ) -> None:
+        """A rebalance takes ``tps`` away: wait up to ``wait`` seconds for their records
+        being handled (not those ``dropped`` unhandled: they stay uncommitted), commit what
+        was settled, and forget them (the next owner reads the rest)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while loop.time() < deadline and any(
+            self.tracks[tp].pending - dropped.get(tp, set()) for tp in tps
+        ):
+            await asyncio.sleep(0.02)
+        try:
+            await self.commit(client, tps)
+        except Exception as exc:
+            logger.warning(
+                "%s: commit at rebalance failed (%s); the next owner reads those records again",
+                describe(),
+                type(exc).__name__,
+            )
+        self.forget(tps)
+
     def committed(self, points: dict[Any, int]) -> None:
         """``points`` were committed."""
         for tp, point in points.items():

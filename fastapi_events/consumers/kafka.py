@@ -287,20 +287,5 @@ class KafkaConsumer(Consumer):
         dropped = self._sequencer.drop(mine)
         self._waits.forget(mine)
         self._held.difference_update(mine)
-        # What was dropped stays pending (uncommitted); wait for what is being handled.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(REVOKE_WAIT, self.shutdown_timeout)
-        while self._in_flight(mine, dropped) and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        try:
-            await self._offsets.commit(self._client, mine)
-        except Exception as exc:
-            logger.warning(
-                "%s: commit at rebalance failed (%s); the next owner reads those records again",
-                self.describe(),
-                type(exc).__name__,
-            )
-        self._offsets.forget(mine)
-
-    def _in_flight(self, tps: list[Any], dropped: dict[Any, set[int]]) -> bool:
-        return any(self._offsets.tracks[tp].pending - dropped[tp] for tp in tps)
+        wait = min(REVOKE_WAIT, self.shutdown_timeout)
+        await self._offsets.hand_over(self._client, mine, dropped, wait, self.describe)
