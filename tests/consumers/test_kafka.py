@@ -318,3 +318,36 @@ async def test_a_member_joining_takes_partitions_over_without_a_record_handled_t
     ledger.handled = [e.id for e in calls.finished]
     ledger.assert_exact(16)
     assert second.stats.succeeded > 0
+
+
+def test_the_commit_point_is_the_first_record_not_settled() -> None:
+    """Settled out of order: the commit stops below the oldest unsettled record, and
+    moves past the last received once everything is settled."""
+    from fastapi_events.consumers._kafka_offsets import Offsets
+
+    offsets = Offsets()
+    track = offsets.track("tp")
+    for offset in (5, 6, 7, 9):  # 8 compacted away
+        track.received(offset)
+    for offset in (6, 7, 9):
+        track.settled(offset)
+    assert offsets.due() == {"tp": 5}
+    offsets.committed({"tp": 5})
+    assert offsets.due() == {}
+    track.settled(5)
+    assert offsets.due() == {"tp": 10}
+    offsets.forget(["tp"])
+    assert not offsets.owns(track)
+
+
+def test_a_retry_copy_keeps_the_record_s_headers_and_adds_ours() -> None:
+    """The copy's headers: the record's own (earlier retry headers replaced), then ours."""
+    from fastapi_events.consumers._kafka_retry import retry_headers, retry_meta
+
+    first = retry_headers([("event_id", b"e1")], delivery=2, delay=0, origin="t/0/4", group="g")
+    again = retry_headers(first, delivery=3, delay=60, origin="t/0/4", group="g")
+    assert [key for key, _ in again][:1] == ["event_id"] and len(again) == 5
+    meta = retry_meta(again)
+    assert (meta.delivery, meta.origin, meta.group) == (3, "t/0/4", "g")
+    assert meta.not_before > retry_meta(first).not_before + 30
+    assert retry_meta([("other", b"x")]).delivery == 1
