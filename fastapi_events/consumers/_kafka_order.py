@@ -8,18 +8,16 @@ is handed to the base loop only once the previous record of its group finished, 
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._delivery import Delivery
-from ._handling import Handling, Verdict
 from ._kafka_offsets import PartitionTrack
 from ._kafka_retry import retry_meta
 
-__all__ = ["OrderedHandling", "Receipt", "Sequencer", "delivery_of"]
+__all__ = ["Receipt", "Sequencer", "delivery_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +37,6 @@ class Sequencer:
         self._waiting: dict[Hashable, deque[Delivery]] = {}
         self._ready: deque[Delivery] = deque()
         self._backlog: Counter[Any] = Counter()  # records waiting, per partition
-        self._wake = asyncio.Event()
 
     def add(self, delivery: Delivery) -> None:
         """A record was read: ready now, or after the records of its group before it."""
@@ -58,29 +55,24 @@ class Sequencer:
         ready = self._ready
         return [ready.popleft() for _ in range(min(count, len(ready)))]
 
-    def finished(self, delivery: Delivery) -> None:
-        """``delivery`` was handled (whatever the verdict): its group's next may run."""
+    def finished(self, delivery: Delivery) -> Delivery | None:
+        """``delivery`` was handled (whatever the verdict): the next record of its group,
+        which its slot handles at once (the group stays busy), or ``None``."""
         group = delivery.receipt.group
         if group is None:
-            return
+            return None
         queue = self._waiting.get(group)
         if not queue:
             self._busy.discard(group)
             self._waiting.pop(group, None)
-            return
+            return None
         following = queue.popleft()
         self._backlog[following.receipt.track.tp] -= 1
-        self._ready.append(following)
-        self._wake.set()
+        return following
 
     def backlog(self, tp: Any) -> int:
         """Records of partition ``tp`` waiting for their turn."""
         return self._backlog[tp]
-
-    async def woken(self) -> None:
-        """Wait until a waiting record became ready."""
-        await self._wake.wait()
-        self._wake.clear()
 
     def drop(self, tps: Iterable[Any]) -> dict[Any, set[int]]:
         """Forget the records of revoked partitions ``tps`` not handed out yet (their
@@ -107,22 +99,6 @@ class Sequencer:
         for tp in gone:
             self._backlog.pop(tp, None)
         return dropped
-
-
-class OrderedHandling(Handling):
-    """The consumer's handling, telling the sequencer when each record is done."""
-
-    def __init__(self, inner: Handling, sequencer: Sequencer) -> None:
-        # Same state as the handling the base built (its options, stats, in-flight ids).
-        vars(self).update(vars(inner))
-        self.sequencer = sequencer
-
-    async def __call__(self, delivery: Delivery) -> Verdict:
-        """Handle ``delivery``; then let the next record of its group go."""
-        try:
-            return await super().__call__(delivery)
-        finally:
-            self.sequencer.finished(delivery)
 
 
 def delivery_of(

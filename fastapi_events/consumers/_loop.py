@@ -87,10 +87,17 @@ class Loop:
     # --- receiving -----------------------------------------------------------------------
 
     async def _serve(self) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())  # one waiter for every receive
+        try:
+            await self._receive_while_room(stop)
+        finally:
+            stop.cancel()
+
+    async def _receive_while_room(self, stop: asyncio.Future[Any]) -> None:
         failures = 0
         while room := await self._room():
             try:
-                deliveries = await self._receive(room)
+                deliveries = await self._receive(room, stop)
             except Exception:
                 failures += 1
                 pause = min(_MAX_PAUSE, 0.5 * 2.0 ** min(failures, 6))
@@ -113,17 +120,14 @@ class Loop:
             await self._wake.wait()
         return 0
 
-    async def _receive(self, room: int) -> list[Delivery]:
+    async def _receive(self, room: int, stop: asyncio.Future[Any]) -> list[Delivery]:
         """One receive, given up on (kept for :meth:`stop`) if stopping comes first."""
         receiving: asyncio.Task[list[Delivery]] = asyncio.create_task(self.consumer.receive(room))
-        stopping: asyncio.Task[Any] = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({receiving, stopping}, return_when=_FIRST)
+            await asyncio.wait({receiving, stop}, return_when=_FIRST)
         except asyncio.CancelledError:
             self._late = receiving
             raise
-        finally:
-            stopping.cancel()
         if not receiving.done():
             self._late = receiving
             return []
@@ -145,20 +149,34 @@ class Loop:
         self._tasks.discard(task)
         self._wake.set()
 
-    async def _process(self, delivery: Delivery) -> None:
-        try:
-            verdict, delay = await self.handling(delivery)
-        except asyncio.CancelledError:
-            self.settler.add(delivery, RELEASE)  # never acknowledged unhandled
-            raise
-        except Exception:
-            logger.exception(
-                "%s: message %s could not be handled; retried",
-                self.consumer.describe(),
-                delivery.message_id,
-            )
-            verdict, delay = RETRY, self.handling.backoff.delay(delivery.deliveries)
-        self.settler.add(delivery, verdict, delay)
+    async def _process(self, delivery: Delivery | None) -> None:
+        """Handle ``delivery``, then whatever the consumer hands over after it."""
+        while delivery is not None:
+            try:
+                verdict, delay = await self.handling(delivery)
+            except asyncio.CancelledError:
+                self.settler.add(delivery, RELEASE)  # never acknowledged unhandled
+                self._release(self.consumer.next_after(delivery))
+                raise
+            except Exception:
+                logger.exception(
+                    "%s: message %s could not be handled; retried",
+                    self.consumer.describe(),
+                    delivery.message_id,
+                )
+                verdict, delay = RETRY, self.handling.backoff.delay(delivery.deliveries)
+            self.settler.add(delivery, verdict, delay)
+            delivery = self.consumer.next_after(delivery)
+            if delivery is not None:
+                self.consumer.stats.received += 1
+                if self._stopping.is_set():
+                    self.settler.add(delivery, RELEASE)
+                    return
+
+    def _release(self, delivery: Delivery | None) -> None:
+        if delivery is not None:
+            self.consumer.stats.received += 1
+            self.settler.add(delivery, RELEASE)
 
     # --- stopping ------------------------------------------------------------------------
 

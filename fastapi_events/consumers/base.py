@@ -161,6 +161,13 @@ class Consumer(Service):
         it returns is given back (default: cancel it)."""
         receiving.cancel()
 
+    def next_after(self, delivery: Delivery) -> Delivery | None:
+        """Called once ``delivery`` is done (whatever its verdict): a delivery to handle
+        next in the same slot, without another receive (a consumer keeping order hands over
+        the next message of the group), or ``None`` (the default). At shutdown the one
+        returned is given back unhandled (:meth:`release`)."""
+        return None
+
     def describe(self) -> str:
         """The consumer's class and source, for logs (never a credential)."""
         return describe_handler(self)

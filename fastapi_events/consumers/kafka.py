@@ -29,7 +29,7 @@ from ._kafka_client import (
     rebalance_listener,
 )
 from ._kafka_offsets import Offsets
-from ._kafka_order import OrderedHandling, Receipt, Sequencer, delivery_of
+from ._kafka_order import Receipt, Sequencer, delivery_of
 from ._kafka_retry import RetryWaits, copy_to
 from ._options import check_seconds
 from .base import Consumer
@@ -140,7 +140,6 @@ class KafkaConsumer(Consumer):
         )
         super().__init__(handlers=handlers, **options)
         self._sequencer = Sequencer()
-        self._handling = OrderedHandling(self._handling, self._sequencer)
         self._offsets = Offsets()
         self._waits = RetryWaits()
         self._client: Any = None
@@ -200,15 +199,16 @@ class KafkaConsumer(Consumer):
         fetching = self._fetching
         if fetching is None:
             fetching = self._fetching = asyncio.create_task(self._fetch(max_messages))
-        woken = asyncio.ensure_future(self._sequencer.woken())
-        try:
-            await asyncio.wait({fetching, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-        if fetching.done():
-            self._fetching = None
-            fetching.result()  # a failed fetch: the loop logs it and tries again
+        # Waiting records are handed over by next_after(): only a fetch makes records
+        # ready here. Shielded: a receive given up on at stop leaves the fetch running.
+        await asyncio.wait({fetching})
+        self._fetching = None
+        fetching.result()  # a failed fetch: the loop logs it and tries again
         return self._sequencer.take(max_messages)
+
+    def next_after(self, delivery: Delivery) -> Delivery | None:
+        """The next record of ``delivery``'s ordering group, if one waits for its turn."""
+        return self._sequencer.finished(delivery)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Settle the records and commit each partition as far as it is settled."""
