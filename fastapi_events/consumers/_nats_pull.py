@@ -20,9 +20,7 @@ import json
 from collections import deque
 from typing import Any
 
-from ..errors import FastapiEventError
-
-__all__ = ["PullError", "Puller"]
+__all__ = ["Puller"]
 
 _STATUS, _DESCRIPTION = "Status", "Description"
 _HEARTBEAT = "100"
@@ -30,11 +28,6 @@ _ENDED = ("404", "408")  # no messages; the request expired (or a no_wait batch 
 #: Seconds past a request's ``expires`` before its answer is given up on (a reconnect
 #: lost the request): the pull returns what it has, the next one asks again.
 _SLACK = 1.0
-
-
-class PullError(FastapiEventError):
-    """The server refused a pull request (a deleted consumer, too many waiting
-    requests...): the consumer's receive loop logs it and tries again after a pause."""
 
 
 class Puller:
@@ -101,8 +94,7 @@ class Puller:
                 self._closed.set()
                 break
         if self._error is not None:
-            status, description = self._error
-            raise PullError(f"the server refused the pull request: {status} {description}")
+            raise _refused(*self._error)
         return self._take(count)
 
     def _take(self, count: int) -> list[Any]:
@@ -120,7 +112,17 @@ class Puller:
         else:
             self._owed, self._ended = 0, True
             if status not in _ENDED:
-                self._error = (str(status)[:10], str(headers.get(_DESCRIPTION, ""))[:200])
+                self._error = (str(status), str(headers.get(_DESCRIPTION, "")))
         if self._owed <= 0:
             self._closed.set()
         self._arrived.set()
+
+
+def _refused(status: str, description: str) -> Exception:
+    """The server refused a pull request (a deleted consumer, too many waiting
+    requests...): nats-py's ``APIError``, which the receive loop logs before trying again
+    after a pause."""
+    import nats.js.errors
+
+    code = int(status) if status.isdigit() else None
+    return nats.js.errors.APIError(code=code, description=description[:200])

@@ -8,17 +8,21 @@ Importing this module does not import nats-py; constructing the consumer does.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._nats_headers import MSG_ID_HEADER, percent_decode
-from .._redact import capped_repr, capped_text, describe_handler
-from ..errors import ConfigurationError, SerializationError
+from .._redact import capped_text, describe_handler
+from ..errors import ConfigurationError
 from ..handlers.nats import _import_nats
 from ._delivery import Delivery
+from ._nats_client import (
+    bind_consumer,
+    check_consumer_config,
+    check_name,
+    connect_nats,
+    message_id,
+)
 from ._nats_progress import InProgress
 from ._nats_pull import Puller
 from ._options import check_seconds
@@ -28,9 +32,6 @@ __all__ = ["NATSConsumer"]
 
 logger = logging.getLogger(__name__)
 
-#: Options of nats.connect that apply once connected (start-up fails fast instead).
-_RECONNECTION = ("max_reconnect_attempts", "reconnect_time_wait")
-_NAME_FORBIDDEN = frozenset(" \t\r\n.*>/\\")
 #: The longest wait for a pull request still open before messages are given back (a
 #: message given back earlier would be delivered into it, and count one more delivery).
 _IDLE_WAIT = 2.0
@@ -118,8 +119,8 @@ class NATSConsumer(Consumer):
         **options: Any,
     ) -> None:
         self._nats = _import_nats()
-        _check_name("stream", stream)
-        _check_name("durable", durable)
+        check_name("stream", stream)
+        check_name("durable", durable)
         for name, value in (("subject", subject), ("domain", domain)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigurationError(
@@ -127,36 +128,21 @@ class NATSConsumer(Consumer):
                 )
         if not isinstance(url, str) or not url:
             raise ConfigurationError(f"url must be a NATS URL (str), got {type(url).__name__}")
-        self._config = self._consumer_config(consumer_config)
+        config = check_consumer_config(self._nats, consumer_config)
         super().__init__(handlers=handlers, **options)
         self.stream, self.durable, self.subject, self.domain = stream, durable, subject, domain
         self.ack_wait = check_seconds("ack_wait", ack_wait)
         self.fetch_wait = check_seconds("fetch_wait", fetch_wait)
         self.connect_timeout = check_seconds("connect_timeout", connect_timeout)
         self.in_progress = bool(in_progress)
+        #: More ``ConsumerConfig`` fields for a consumer created at start.
+        self.consumer_config = config
         self._url = url  # may hold a password: kept out of repr and logs
         self._given_client = client
-        self._connect_options = dict(connect_options or {})
+        self._connect = {"error_cb": self._on_error, **(connect_options or {})}
         self._nc: Any = None
         self._puller: Puller | None = None
         self._progress: InProgress | None = None
-
-    def _consumer_config(self, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        if extra is None:
-            return {}
-        if not isinstance(extra, Mapping):
-            raise ConfigurationError(
-                f"consumer_config must be a mapping of ConsumerConfig fields, got "
-                f"{type(extra).__name__}; pass e.g. consumer_config={{'max_ack_pending': 100}}"
-            )
-        fields = self._nats.js.api.ConsumerConfig.__dataclass_fields__
-        unknown = sorted(str(key) for key in extra if key not in fields)
-        if unknown:
-            raise ConfigurationError(
-                f"consumer_config has fields ConsumerConfig does not know: "
-                f"{capped_text(', '.join(unknown), 200)}"
-            )
-        return dict(extra)
 
     def describe(self) -> str:
         """The class, the stream and the durable consumer."""
@@ -167,10 +153,12 @@ class NATSConsumer(Consumer):
 
     async def connect(self) -> None:
         """Connect, find or create the durable consumer, subscribe to the pulls' inbox."""
-        nc = self._given_client if self._given_client is not None else await self._open()
+        nc = self._given_client
+        if nc is None:
+            nc = await connect_nats(self._nats, self._url, self.connect_timeout, self._connect)
         self._nc = nc
         try:
-            info = await self._bind(nc.jetstream(domain=self.domain))
+            info = await bind_consumer(self, nc.jetstream(domain=self.domain))
             prefix = "$JS.API" if self.domain is None else f"$JS.{self.domain}.API"
             self._puller = Puller(nc, prefix, self.stream, self.durable)
             await self._puller.start()
@@ -243,57 +231,11 @@ class NATSConsumer(Consumer):
         meta = msg.metadata
         return Delivery(
             msg,
-            _message_id(msg, meta.sequence.stream),
+            message_id(msg, meta.sequence.stream),
             meta.num_delivered,
             msg,
             meta.timestamp.timestamp(),
         )
-
-    async def _bind(self, js: Any) -> Any:
-        api = self._nats.js.api
-        try:
-            info = await js.consumer_info(self.stream, self.durable)
-        except self._nats.js.errors.NotFoundError:
-            config = {
-                "ack_policy": api.AckPolicy.EXPLICIT,
-                "ack_wait": self.ack_wait,
-                "max_deliver": -1,
-                "filter_subject": self.subject,
-                **self._config,
-                "durable_name": self.durable,
-            }
-            info = await js.add_consumer(self.stream, api.ConsumerConfig(**config))
-        if info.config.ack_policy != api.AckPolicy.EXPLICIT:
-            raise ConfigurationError(
-                f"{self.describe()}: the consumer acknowledges "
-                f"{capped_repr(str(info.config.ack_policy))}, not explicitly; use a consumer "
-                "with ack_policy=explicit (a new durable name creates one)"
-            )
-        return info
-
-    async def _open(self) -> Any:
-        nc = self._nats.NATS()
-        options: dict[str, Any] = {
-            "connect_timeout": min(2.0, self.connect_timeout),
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 1.0,
-            "error_cb": self._on_error,
-            **self._connect_options,
-        }
-        # Fail fast at start-up; the reconnection options apply once connected.
-        running = {key: options.pop(key) for key in _RECONNECTION}
-        servers = [url.strip() for url in self._url.split(",")]
-        try:
-            await asyncio.wait_for(
-                nc.connect(servers, max_reconnect_attempts=1, reconnect_time_wait=0, **options),
-                self.connect_timeout,
-            )
-        except BaseException:
-            with contextlib.suppress(Exception):  # a client that never got far cannot close
-                await nc.close()
-            raise
-        nc.options.update(running)
-        return nc
 
     async def _on_error(self, exc: Exception) -> None:
         logger.debug("%s: NATS connection error: %s", self.describe(), type(exc).__name__)
@@ -302,27 +244,3 @@ class NATSConsumer(Consumer):
         nc, self._nc = self._nc, None
         if nc is not None and nc is not self._given_client and not nc.is_closed:
             await nc.close()
-
-
-def _message_id(msg: Any, sequence: int) -> str:
-    """The ``Nats-Msg-Id`` the publisher gave (the forwarder: the event id), else the
-    message's stream sequence: the same across redeliveries."""
-    headers = msg.headers
-    if headers:
-        given = headers.get(MSG_ID_HEADER)
-        if given:
-            with contextlib.suppress(SerializationError):
-                return percent_decode(str(given))
-    return str(sequence)
-
-
-def _check_name(name: str, value: Any) -> None:
-    """A stream or consumer name: a non-empty str without whitespace, ``.``, ``*``, ``>``
-    or path separators (JetStream's rules)."""
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{name} must be a str, got {type(value).__name__}")
-    if not value or _NAME_FORBIDDEN & set(value):
-        raise ConfigurationError(
-            f"{name} must be a non-empty name without whitespace, '.', '*', '>', '/' or "
-            f"'\\', got {capped_repr(value)}"
-        )
