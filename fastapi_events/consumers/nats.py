@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 #: The longest wait for a pull request still open before messages are given back (a
 #: message given back earlier would be delivered into it, and count one more delivery).
 _IDLE_WAIT = 2.0
+#: Seconds the server may take to answer the PING that confirms it read the verdicts.
+_FLUSH_TIMEOUT = 5
 
 
 class NATSConsumer(Consumer):
@@ -139,7 +141,12 @@ class NATSConsumer(Consumer):
         self.consumer_config = config
         self._url = url  # may hold a password: kept out of repr and logs
         self._given_client = client
-        self._connect = {"error_cb": self._on_error, **(connect_options or {})}
+        self._connect = {
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+            **(connect_options or {}),
+        }
         self._nc: Any = None
         self._puller: Puller | None = None
         self._progress: InProgress | None = None
@@ -188,8 +195,10 @@ class NATSConsumer(Consumer):
 
     async def receive(self, max_messages: int) -> list[Delivery]:
         """Pull up to ``max_messages`` messages (waiting ``fetch_wait`` at most)."""
-        assert self._puller is not None
-        messages = await self._puller.pull(max_messages, self.fetch_wait)
+        puller = self._puller
+        if puller is None:
+            raise ConfigurationError(f"{self.describe()} is not started")
+        messages = await puller.pull(max_messages, self.fetch_wait)
         if self._progress is not None and messages:
             self._progress.hold(messages)
         return [self._delivery(msg) for msg in messages]
@@ -225,7 +234,7 @@ class NATSConsumer(Consumer):
                     await (msg.ack() if what == "ack" else msg.term())
             except already:
                 continue
-        await self._nc.flush(timeout=max(1, round(self.connect_timeout)))
+        await self._nc.flush(timeout=_FLUSH_TIMEOUT)
 
     def _delivery(self, msg: Any) -> Delivery:
         meta = msg.metadata
@@ -239,6 +248,13 @@ class NATSConsumer(Consumer):
 
     async def _on_error(self, exc: Exception) -> None:
         logger.debug("%s: NATS connection error: %s", self.describe(), type(exc).__name__)
+
+    async def _on_disconnected(self) -> None:
+        if self._nc is not None and self._nc.is_reconnecting:  # not at start, nor closed
+            logger.warning("%s lost its NATS connection; reconnecting", self.describe())
+
+    async def _on_reconnected(self) -> None:
+        logger.warning("%s reconnected to NATS", self.describe())
 
     async def _close_client(self) -> None:
         nc, self._nc = self._nc, None

@@ -356,9 +356,11 @@ def test_bad_arguments_are_refused_at_construction(option: str, value: object) -
         NATSConsumer(handlers=[scripted()[0]], **arguments)
 
 
-async def test_consuming_goes_on_after_the_server_restarts() -> None:
-    """A server restart (streams kept on disk) mid-consumption: the client reconnects,
-    pulls again, and every event is handled exactly once."""
+async def test_consuming_goes_on_after_the_server_restarts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server restart (streams kept on disk) mid-consumption: the client reconnects (and
+    says so), pulls again, and every event is handled exactly once."""
     from tests.servers.nats_server import NatsProcess
 
     server = NatsProcess().start()
@@ -380,5 +382,7 @@ async def test_consuming_goes_on_after_the_server_restarts() -> None:
             await forward(stream, server.url, second)
             await until(lambda: len(calls.finished) == 2, "handling after the restart")
         assert calls.finished_ids == {first[0].id: 1, second[0].id: 1}
+        said = [r.getMessage() for r in caplog.records if r.name == "fastapi_events.consumers.nats"]
+        assert any(message.endswith("reconnected to NATS") for message in said)
     finally:
         server.close()
