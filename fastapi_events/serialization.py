@@ -8,6 +8,7 @@ metadata travels in message attributes, never in the payload:
 =================  ===========================================================
 ``event_name``     the event name (as matched: an Enum's value)
 ``event_id``       the event's id (``Event.id``)
+``event_time``     when it was dispatched: seconds since the epoch, 6 decimals (``Event.unix_time``)
 ``content_type``   the body's media type (``content-type`` in binary CloudEvents)
 ``traceparent``    W3C trace context of the dispatch, when there is one
 ``tracestate``     idem, when not empty
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ._event import Event
@@ -143,8 +144,13 @@ _DEFAULT_FORMAT = JsonArrayFormat()
 
 
 def metadata_attributes(event: Event, content_type: str) -> dict[str, str]:
-    """The attributes every message carries: name, id, content type and trace context."""
-    attributes = {"event_name": event.key, "event_id": event.id, "content_type": content_type}
+    """The attributes every message carries: name, id, time, content type and trace context."""
+    attributes = {
+        "event_name": event.key,
+        "event_id": event.id,
+        "event_time": f"{event.unix_time:.6f}",
+        "content_type": content_type,
+    }
     if event.correlation_id:
         attributes["correlation_id"] = event.correlation_id
     attributes.update(_trace_attributes(event))
@@ -241,12 +247,24 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         if isinstance(data, dict) and "specversion" in data:
             return _from_cloudevent(data, data.get("data"), attrs, trace)
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):
-            return ReceivedEvent(data[0], data[1], attrs.get("event_id"), None, None, trace, attrs)
+            when = _attribute_time(attrs.get("event_time"))
+            return ReceivedEvent(data[0], data[1], attrs.get("event_id"), when, None, trace, attrs)
     except (ValueError, KeyError, TypeError) as exc:
         raise SerializationError(f"not a fastapi_events message: {capped_text(str(exc))}") from exc
     raise SerializationError(
         f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {sized(body)}"
     )
+
+
+def _attribute_time(value: str | None) -> datetime | None:
+    """The ``event_time`` attribute as an aware UTC datetime (``None``: absent or not a
+    number, as in messages from before 1.0 or other producers)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _from_binary_cloudevent(

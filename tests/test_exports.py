@@ -110,6 +110,7 @@ LIGHT_MODULES = [
     "fastapi_events.consumers.sqs",
     "fastapi_events.ingress",
     "fastapi_events.consumers.redis",
+    "fastapi_events.consumers.kafka",
     "fastapi_events.consumers.nats",
     "fastapi_events.consume",
 ]
