@@ -28,6 +28,7 @@ from ._events import UNDECODABLE_EVENT
 from .base import Consumer
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
 from .kafka import KafkaConsumer
+from .nats import NATSConsumer
 from .redis import RedisStreamConsumer
 from .sqs import SQSConsumer
 
@@ -39,6 +40,7 @@ __all__ = [
     "IdempotencyStore",
     "KafkaConsumer",
     "MemoryIdempotencyStore",
+    "NATSConsumer",
     "RedisStreamConsumer",
     "SQSConsumer",
 ]

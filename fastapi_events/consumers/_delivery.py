@@ -19,6 +19,8 @@ class Delivery:
         deliveries: how many times the broker has delivered it, this time included.
         receipt: what the consumer acknowledges it with (SQS ``ReceiptHandle``, entry id).
         sent_at: when the broker took the message, in seconds since the epoch, if known.
+        dead_lettered: set by the consumer once the message is dead-lettered: the
+            acknowledgement that follows settles it for good (NATS terminates it).
 
     .. versionadded:: 1.0
     """
@@ -28,6 +30,7 @@ class Delivery:
     deliveries: int = 1
     receipt: Any = None
     sent_at: float | None = None
+    dead_lettered: bool = False
 
 
 @dataclass(slots=True)

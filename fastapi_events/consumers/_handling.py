@@ -168,5 +168,6 @@ class Handling:
             type(failure.exception).__name__,
         )
         self.stats.dead_lettered += 1
+        delivery.dead_lettered = True
         call_error_hook(self.on_error, event, failure.handler, failure.exception)
         return ACK, 0.0
