@@ -188,15 +188,30 @@ def _attribute_name(key: Any) -> str:
 def _from_stream_entry(fields: Mapping[Any, Any]) -> tuple[bytes, dict[str, str]]:
     attributes: dict[str, str] = {}
     body = b""
+    names = _FIELD_NAMES
     for key, value in fields.items():
-        name = key.decode() if isinstance(key, bytes) else str(key)
+        name = names.get(key)
+        if name is None:
+            name = _field_name(key)
         if name == STREAM_BODY_FIELD:
             body = value if isinstance(value, bytes) else str(value).encode()
             continue
-        if name.startswith(_CE_FIELD):
-            name = _CE_WIRE + name[len(_CE_FIELD) :]
-        attributes[name] = value.decode() if isinstance(value, bytes) else str(value)
+        attributes[name] = value.decode() if type(value) is bytes else str(value)
     return body, attributes
+
+
+#: Field name (as Redis returns it) -> attribute name; bounded (names come from messages).
+_FIELD_NAMES: dict[Any, str] = {}
+_FIELD_NAMES_MAX = 256
+
+
+def _field_name(key: Any) -> str:
+    name = key.decode() if isinstance(key, bytes) else str(key)
+    if name.startswith(_CE_FIELD):
+        name = _CE_WIRE + name[len(_CE_FIELD) :]
+    if len(_FIELD_NAMES) < _FIELD_NAMES_MAX and isinstance(key, (str, bytes)):
+        _FIELD_NAMES[key] = name
+    return name
 
 
 def _is_sns_notification(message: Any) -> bool:
