@@ -236,7 +236,7 @@ async def test_batches_are_split_by_bytes_at_the_256_kib_limit(
     queue = sqs_queue(MaximumMessageSize="262144")
     handler = make_handler(queue, sqs_proxy.url, max_bytes=262144)
     assert await forward(handler, [("big", "x" * 100_000) for _ in range(5)]) == []
-    assert sqs_proxy.sends() == [2, 2, 1]
+    assert sorted(sqs_proxy.sends()) == [1, 2, 2]  # sent concurrently: any order
     assert len(queue.receive_all(5)) == 5
 
 
