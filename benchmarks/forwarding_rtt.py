@@ -160,8 +160,27 @@ async def _forward(handler: Any, args: argparse.Namespace) -> tuple[float, int]:
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    await handler.aclose()
     return time.perf_counter() - start, sent
+
+
+async def _paced(handler: Any, rate: float, chunk: int, seconds: float) -> float:
+    """Requests of ``chunk`` events started at ``rate`` events/s for ``seconds`` (an open
+    loop, as a service's traffic); the events/s achieved, drains included."""
+    from fastapi_events import dispatch, event_scope
+
+    async def request(first: int) -> None:
+        async with event_scope(handlers=[handler]):
+            for index in range(first, first + chunk):
+                dispatch("bench.paced", {"index": index, "user": "ada"})
+
+    count = int(rate * seconds / chunk)
+    requests = []
+    start = time.perf_counter()
+    for number in range(count):
+        await asyncio.sleep(max(0.0, start + number * chunk / rate - time.perf_counter()))
+        requests.append(asyncio.ensure_future(request(number * chunk)))
+    await asyncio.wait_for(asyncio.gather(*requests), MAX_SECONDS)
+    return count * chunk / (time.perf_counter() - start)
 
 
 async def _point(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,7 +193,16 @@ async def _point(args: argparse.Namespace) -> dict[str, Any]:
         await handler.astart()
     async with event_scope(handlers=[handler]):
         pass
-    await _forward(NullHandler(), argparse.Namespace(**{**vars(args), "events": 1000}))
+    ticker = Ticker()
+    ticker.start()
+    await asyncio.sleep(0.3)
+    idle = await ticker.stop()  # the machine's own noise
+    # The same requests with a handler that drops the events: the stalls the simulated
+    # requests cause themselves, without any forwarding.
+    ticker = Ticker()
+    ticker.start()
+    await _forward(NullHandler(), args)
+    no_forwarding = await ticker.stop()
     rss_before = _rss_mb()
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     before = _counts(args.server)
@@ -184,8 +212,14 @@ async def _point(args: argparse.Namespace) -> dict[str, Any]:
     elapsed, sent = await _forward(handler, args)
     cpu = time.process_time() - cpu
     stall = await ticker.stop()
-    calls = _counts(args.server).get("SendMessageBatch", 0) - before.get("SendMessageBatch", 0)
-    stored = _counts(args.server).get("stored", 0) - before.get("stored", 0)
+    after = _counts(args.server)
+    ticker = Ticker()
+    ticker.start()
+    paced_rate = await _paced(handler, args.rate, args.paced_chunk, args.paced_seconds)
+    paced = await ticker.stop()
+    await handler.aclose()
+    calls = after.get("SendMessageBatch", 0) - before.get("SendMessageBatch", 0)
+    stored = after.get("stored", 0) - before.get("stored", 0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "events": sent,
@@ -195,6 +229,10 @@ async def _point(args: argparse.Namespace) -> dict[str, Any]:
         "calls_per_event": calls / max(sent, 1),
         "cpu_per_event_us": cpu / max(sent, 1) * 1e6,
         "stall": stall,
+        "paced_events_per_s": paced_rate,
+        "paced_stall": paced,
+        "idle_stall": idle,
+        "no_forwarding_stall": no_forwarding,
         "rss_growth_mb": max(peak, peak_before) - rss_before,
     }
 
@@ -259,6 +297,8 @@ def _worker_point(args: argparse.Namespace, server: str, endpoint: str) -> dict[
     command += ["--server", server, "--endpoint", endpoint, "--handler", args.handler]
     command += ["--options", args.options, "--events", str(args.events)]
     command += ["--chunk", str(args.chunk), "--concurrency", str(args.concurrency)]
+    command += ["--rate", str(args.rate), "--paced-chunk", str(args.paced_chunk)]
+    command += ["--paced-seconds", str(args.paced_seconds)]
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, cwd=HERE, timeout=MAX_SECONDS + 60
     )
@@ -288,9 +328,18 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "delays_ms": list(args.delays),
         "events_per_s": [p["events_per_s"] for p in points],
         "calls_per_event": [p["calls_per_event"] for p in points],
-        "stall_p50_ms": [p["stall"]["p50_ms"] for p in points],
-        "stall_p99_ms": [p["stall"]["p99_ms"] for p in points],
-        "stall_max_ms": [p["stall"]["max_ms"] for p in points],
+        # Stalls while forwarding at the goal's rate (--rate, paced requests); the
+        # closed loop's (the producer as fast as it can go) are beside them.
+        "paced_rate_events_per_s": args.rate,
+        "paced_events_per_s": [p["paced_events_per_s"] for p in points],
+        "stall_p50_ms": [p["paced_stall"]["p50_ms"] for p in points],
+        "stall_p99_ms": [p["paced_stall"]["p99_ms"] for p in points],
+        "stall_max_ms": [p["paced_stall"]["max_ms"] for p in points],
+        "closed_loop_stall_p99_ms": [p["stall"]["p99_ms"] for p in points],
+        "closed_loop_stall_max_ms": [p["stall"]["max_ms"] for p in points],
+        "no_forwarding_stall_p99_ms": [p["no_forwarding_stall"]["p99_ms"] for p in points],
+        "no_forwarding_stall_max_ms": [p["no_forwarding_stall"]["max_ms"] for p in points],
+        "idle_stall_max_ms": [p["idle_stall"]["max_ms"] for p in points],
         "ceiling_events_per_s": ceiling,
         "share_of_ceiling": [p["events_per_s"] / ceiling for p in points],
         "botocore_cpu_per_call_ms": cpu * 1e3,
@@ -305,21 +354,28 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     """The scaling table."""
+    rate = result["paced_rate_events_per_s"]
     lines = [
         f"SQS forwarding through a delaying proxy ({result['handler']} {result['options']})",
         f"  botocore CPU per SendMessageBatch {result['botocore_cpu_per_call_ms']:.2f} ms: "
         f"ceiling {result['ceiling_events_per_s']:.0f} events/s",
-        f"  {'+ms':>4} {'events/s':>9} {'share':>6} {'calls/ev':>9} {'stall p50':>10} "
-        f"{'p99':>7} {'max':>7} {'us CPU/ev':>10}",
+        f"  closed loop (as fast as it goes)                     | paced at {rate:.0f} events/s",
+        f"  {'+ms':>4} {'events/s':>9} {'share':>6} {'calls/ev':>8} {'us CPU/ev':>9} "
+        f"{'p99':>6} {'max':>6} | {'events/s':>8} {'p50':>5} {'p99':>6} {'max':>6}"
+        f"   no fwd p99/max, idle max",
     ]
     for i, delay in enumerate(result["delays_ms"]):
         lines.append(
-            f"  {delay:>4} {result['events_per_s'][i]:>9.0f} {result['share_of_ceiling'][i]:>6.2f} "
-            f"{result['calls_per_event'][i]:>9.3f} {result['stall_p50_ms'][i]:>10.2f} "
-            f"{result['stall_p99_ms'][i]:>7.2f} {result['stall_max_ms'][i]:>7.2f} "
-            f"{result['cpu_per_event_us'][i]:>10.0f}"
+            f"  {delay:>4.0f} {result['events_per_s'][i]:>9.0f} "
+            f"{result['share_of_ceiling'][i]:>6.2f} {result['calls_per_event'][i]:>8.3f} "
+            f"{result['cpu_per_event_us'][i]:>9.0f} {result['closed_loop_stall_p99_ms'][i]:>6.2f} "
+            f"{result['closed_loop_stall_max_ms'][i]:>6.2f} | "
+            f"{result['paced_events_per_s'][i]:>8.0f} {result['stall_p50_ms'][i]:>5.2f} "
+            f"{result['stall_p99_ms'][i]:>6.2f} {result['stall_max_ms'][i]:>6.2f}   "
+            f"{result['no_forwarding_stall_p99_ms'][i]:.2f}/"
+            f"{result['no_forwarding_stall_max_ms'][i]:.2f}, {result['idle_stall_max_ms'][i]:.2f}"
         )
-    lines.append(f"  peak RSS growth {result['rss_growth_mb']:.1f} MB")
+    lines.append(f"  peak RSS growth {result['rss_growth_mb']:.1f} MB (stall columns in ms)")
     return "\n".join(lines)
 
 
@@ -330,6 +386,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=None, help=f"per point, <= {MAX_EVENTS}")
     parser.add_argument("--chunk", type=int, default=100, help="events per event scope")
     parser.add_argument("--concurrency", type=int, default=10, help="scopes at a time")
+    parser.add_argument("--rate", type=float, default=3000, help="paced phase, events/s")
+    parser.add_argument("--paced-chunk", type=int, default=10, help="paced events/request")
+    parser.add_argument("--paced-seconds", type=float, default=3.0)
     parser.add_argument("--handler", default="fastapi_events.handlers.aws:SQSForwardHandler")
     parser.add_argument("--options", default="{}", help="JSON keyword arguments")
     parser.add_argument("--json", action="store_true", help="print the JSON, not the table")

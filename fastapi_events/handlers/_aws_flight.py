@@ -106,6 +106,7 @@ async def deliver_concurrently(
             started = asyncio.ensure_future(one(batch))
             running.add(started)
             started.add_done_callback(running.discard)
+            await asyncio.sleep(0)  # encode the next batch in another loop iteration
         while running:
             await asyncio.wait(set(running))
     finally:

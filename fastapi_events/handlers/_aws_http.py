@@ -97,17 +97,19 @@ class ConnectionPool:
         reader, writer = await asyncio.wait_for(opening, self._connect_timeout)
         return Connection(reader, writer)
 
-    async def exchange(
-        self, connection: Connection, headers: dict[str, str], body: bytes
-    ) -> HttpResponse:
-        """POST ``body`` with ``headers`` (plus Content-Length) on ``connection``, then
-        keep the connection for reuse or close it.
+    def send(self, connection: Connection, headers: dict[str, str], body: bytes) -> None:
+        """Write a POST of ``body`` with ``headers`` (plus Content-Length) on
+        ``connection``; then await :meth:`response`."""
+        connection.writer.write(_head(self.path, headers, len(body)) + body)
+
+    async def response(self, connection: Connection) -> HttpResponse:
+        """Read the answer on ``connection``, then keep the connection for reuse or close
+        it (always closed if reading fails or is cancelled).
 
         Raises:
             OSError, EOFError, asyncio.TimeoutError: the connection failed or timed out.
         """
         try:
-            connection.writer.write(_head(self.path, headers, len(body)) + body)
             response, keep = await asyncio.wait_for(
                 _read_response(connection.reader), self._read_timeout
             )

@@ -86,7 +86,9 @@ class SQSAsyncTransport:
     """Sends SendMessageBatch requests for one boto3 SQS client (built in a worker thread:
     loading the CA bundle takes milliseconds), with connections per event loop."""
 
-    def __init__(self, client: Any, credentials: Any, client_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, client: Any, credentials: Any, client_kwargs: dict[str, Any], max_in_flight: int
+    ) -> None:
         config = client.meta.config
         self._endpoint = client.meta.endpoint_url
         self._url = f"{self._endpoint.split('?')[0].rstrip('/')}/"
@@ -95,7 +97,7 @@ class SQSAsyncTransport:
         https = self._endpoint.startswith("https:")
         self._ssl = _ssl_context(client_kwargs.get("verify")) if https else None
         self._timeouts = (float(config.connect_timeout), float(config.read_timeout))
-        self._max_idle = max(int(config.max_pool_connections), 1)
+        self._max_idle = max(int(config.max_pool_connections), max_in_flight)
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool] = (
             weakref.WeakKeyDictionary()
         )
@@ -120,15 +122,14 @@ class SQSAsyncTransport:
             botocore.exceptions.ClientError: SQS answered with an error.
             botocore.exceptions.BotoCoreError: the connection failed or timed out.
         """
-        body = json.dumps({"QueueUrl": queue_url, "Entries": entries}).encode()
         pool = self._pool()
-        headers = await self._signed(body, pool.netloc)
-        response = await self._post(pool, headers, body)
+        credentials = await self._credentials.current()
+        response = await self._post(pool, credentials, {"QueueUrl": queue_url, "Entries": entries})
         if response.status >= 300:
             raise _client_error(response)
         return json.loads(response.body or b"{}")
 
-    async def _post(self, pool: ConnectionPool, headers: dict[str, str], body: bytes) -> Any:
+    async def _post(self, pool: ConnectionPool, credentials: Any, request: Any) -> HttpResponse:
         """The answer; a failed connection raises what botocore would (its error code
         names the failure: ``EndpointConnectionError``, ``ReadTimeoutError``...)."""
         from botocore import exceptions  # type: ignore[import-untyped]
@@ -140,11 +141,16 @@ class SQSAsyncTransport:
         except OSError as exc:
             raise exceptions.EndpointConnectionError(endpoint_url=self._url, error=exc) from exc
         try:
-            return await pool.exchange(connection, headers, body)
+            body = json.dumps(request).encode()
+            pool.send(connection, self._signed(credentials, body, pool.netloc), body)
+            return await pool.response(connection)
         except asyncio.TimeoutError as exc:
             raise exceptions.ReadTimeoutError(endpoint_url=self._url, error=exc) from exc
         except (OSError, EOFError) as exc:
             raise exceptions.ConnectionClosedError(endpoint_url=self._url, error=exc) from exc
+        except BaseException:
+            connection.close()
+            raise
 
     def close(self) -> None:
         """Close the idle connections."""
@@ -153,7 +159,7 @@ class SQSAsyncTransport:
         for pool in pools:
             pool.close()
 
-    async def _signed(self, body: bytes, host: str) -> dict[str, str]:
+    def _signed(self, credentials: Any, body: bytes, host: str) -> dict[str, str]:
         from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
         from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 
@@ -163,7 +169,7 @@ class SQSAsyncTransport:
             "X-Amz-Target": _TARGET,
         }
         request = AWSRequest("POST", self._url, data=body, headers=headers)
-        SigV4Auth(await self._credentials.current(), "sqs", self._region).add_auth(request)
+        SigV4Auth(credentials, "sqs", self._region).add_auth(request)
         return dict(request.headers.items())
 
 
@@ -220,7 +226,7 @@ def check_transport(value: object) -> str:
 
 
 def build_transport(
-    mode: str, session: Any, client: Any, client_kwargs: dict[str, Any]
+    mode: str, session: Any, client: Any, client_kwargs: dict[str, Any], max_in_flight: int
 ) -> SQSAsyncTransport | None:
     """The asyncio transport for ``client``, or ``None`` to send with boto3 in worker
     threads (``mode`` ``"botocore"``, or ``"auto"`` when :func:`asyncio_capable` says no).
@@ -239,4 +245,4 @@ def build_transport(
         )
     else:
         credentials = session.get_credentials()
-    return SQSAsyncTransport(client, credentials, client_kwargs)
+    return SQSAsyncTransport(client, credentials, client_kwargs, max_in_flight)

@@ -153,7 +153,9 @@ class SQSForwardHandler(AWSBatchForwarder):
         if isinstance(self.queue_url, str):
             self._limit.refresh(client, self.queue_url)
             self.max_batch_bytes = self._limit.current
-        self._sender = build_transport(self.transport, session, client, self.boto_client_kwargs)
+        self._sender = build_transport(
+            self.transport, session, client, self.boto_client_kwargs, self.max_in_flight
+        )
         return client
 
     async def disconnect(self, client: Any) -> None:
