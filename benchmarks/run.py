@@ -156,6 +156,27 @@ def forwarding(quick: bool) -> dict[str, Any]:
     return worker(sys.executable, "forwarding.py", *(["--events", "1000"] if quick else []))
 
 
+#: The keys of the "forwarding_rtt" section (a chart is built from them).
+RTT_KEYS = (
+    "delays_ms",
+    "events_per_s",
+    "calls_per_event",
+    "stall_p99_ms",
+    "stall_max_ms",
+    "ceiling_events_per_s",
+    "rss_growth_mb",
+)
+
+
+def forwarding_rtt(quick: bool) -> dict[str, Any]:
+    """Scenario 7: SQS forwarding at +0/5/20/50 ms per call (light SQS server, delaying
+    proxy); the other measurements of ``forwarding_rtt.py`` go under ``details``."""
+    out = worker(sys.executable, "forwarding_rtt.py", "--json", *(["--quick"] if quick else []))
+    section = {key: out[key] for key in RTT_KEYS}
+    section["details"] = {key: value for key, value in out.items() if key not in RTT_KEYS}
+    return section
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     cpuinfo = Path("/proc/cpuinfo")
@@ -204,7 +225,28 @@ def table(results: dict[str, Any]) -> str:
             f"same requests without forwarding {fwd['no_forwarding_stall']['max_ms']:.2f} ms; "
             f"idle loop {fwd['idle_stall']['max_ms']:.2f} ms)"
         )
+    lines += ["", "7. SQS forwarding with +N ms per call (light SQS server; targets at +20 ms:"]
+    lines.append("   >= 3000 events/s, <= 0.1 calls/event, stall p99 <= 5 ms, max <= 10 ms)")
+    lines += _rtt_lines(results["forwarding_rtt"])
     return "\n".join(lines)
+
+
+def _rtt_lines(rtt: dict[str, Any]) -> list[str]:
+    details = rtt["details"]
+    lines = [
+        f"  ceiling (botocore CPU per call {details['botocore_cpu_per_call_ms']:.2f} ms): "
+        f"{rtt['ceiling_events_per_s']:.0f} events/s; stalls while paced at "
+        f"{details['paced_rate_events_per_s']:.0f} events/s; peak RSS growth "
+        f"{rtt['rss_growth_mb']:.1f} MB"
+    ]
+    for i, delay in enumerate(rtt["delays_ms"]):
+        lines.append(
+            f"  +{delay:<4.0f} {rtt['events_per_s'][i]:>8.0f} events/s "
+            f"({details['share_of_ceiling'][i]:.2f} of ceiling), "
+            f"{rtt['calls_per_event'][i]:.3f} calls/event, stall p99 "
+            f"{rtt['stall_p99_ms'][i]:.2f} ms, max {rtt['stall_max_ms'][i]:.2f} ms"
+        )
+    return lines
 
 
 def main() -> None:
@@ -221,6 +263,7 @@ def main() -> None:
     results["tracing"] = tracing_cost(args.quick)
     results["latency"] = latency(args.quick)
     results["forwarding"] = forwarding(args.quick)
+    results["forwarding_rtt"] = forwarding_rtt(args.quick)
     results["seconds"] = round(time.time() - started)
     path = QUICK_RESULTS if args.quick else RESULTS
     path.parent.mkdir(exist_ok=True)

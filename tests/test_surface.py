@@ -94,6 +94,7 @@ SURFACE: dict[str, list[str]] = {
     "fastapi_events.handlers.aws": [
         "AWS_INSTALL_HINT",
         "DEFAULT_MAX_BYTES",
+        "DEFAULT_MAX_IN_FLIGHT",
         "MessageGroupId",
         "QueueUrl",
         "RetryPolicy",

@@ -5,6 +5,7 @@ service rejects whole for its contents sent again in halves."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -13,8 +14,9 @@ from .._event import Event
 from ..errors import AWSDeliveryError
 from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_entries import AWSEntry, EntryBuilder, Wire, check_fifo, oversize_error, unique_id
-from ._aws_limits import check_limits, halves, is_splittable, transport_error
-from ._batching import RetryPolicy
+from ._aws_flight import InFlight, check_max_in_flight, deliver_concurrently
+from ._aws_limits import DEFAULT_MAX_BYTES, check_limits, halves, is_splittable, transport_error
+from ._batching import RetryPolicy, split_batches
 from ._outgoing import Failure, OutgoingMessage, SendResult
 from .forwarder import Forwarder
 
@@ -30,9 +32,6 @@ AWS_INSTALL_HINT = (
     "Package 'boto3' is not installed but required. "
     "You can install it by running `pip install 'fastapi-events[aws]'`"
 )
-#: Batch requests one handler runs at the same time.
-_MAX_IN_FLIGHT = 2
-
 #: A FIFO message group: a constant, or a function of the event.
 MessageGroupId = str | Callable[[Event], str]
 #: Extra string attributes: a constant mapping, or a function of the event giving one.
@@ -44,6 +43,9 @@ class AWSBatchForwarder(Forwarder):
     names its service and implements :meth:`ping` and :meth:`_batch_call`."""
 
     client_per_loop = False  # boto3 clients are thread-safe
+    #: Send the batches of one drain concurrently (within ``max_in_flight``) to a
+    #: destination that does not keep order (not FIFO); else one after the other.
+    concurrent_batches: ClassVar[bool] = False
     #: boto3's name for the service (``"sqs"``, ``"sns"``).
     service: ClassVar[str]
     #: How the service's entries and messages differ.
@@ -65,9 +67,11 @@ class AWSBatchForwarder(Forwarder):
         retry: RetryPolicy | None,
         boto_client_kwargs: dict[str, Any],
         limit_hint: str,
+        max_in_flight: int,
     ) -> None:
         self._boto3 = import_boto3()
         check_limits(max_batch_size, max_bytes, self.wire.service, limit_hint)
+        self.max_in_flight = check_max_in_flight(max_in_flight)
         self.is_fifo = isinstance(destination, str) and destination.endswith(".fifo")
         check_fifo(destination, self.is_fifo, message_group_id, self.wire)
         super().__init__(
@@ -86,9 +90,7 @@ class AWSBatchForwarder(Forwarder):
         self._builder = EntryBuilder(
             self.wire, serializer, id_generator, message_group_id, attributes
         )
-        # Sends run in worker threads; botocore's CPU work there competes with the event
-        # loop for the GIL, so a few at a time keep the loop's stalls short (benchmarks/).
-        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._in_flight = InFlight(self.max_in_flight)
 
     # --- the forwarder's hooks --------------------------------------------------------------
 
@@ -97,13 +99,18 @@ class AWSBatchForwarder(Forwarder):
         return await asyncio.to_thread(self._new_client)
 
     def _new_client(self) -> Any:
+        return self._session_client()[1]
+
+    def _session_client(self) -> tuple[Any, Any]:
         # A session per client: boto3 sessions are not thread-safe; clients are.
         session = self._boto3.session.Session()
-        return session.client(self.service, region_name=self.region_name, **self.boto_client_kwargs)
+        kwargs = self.boto_client_kwargs
+        return session, session.client(self.service, region_name=self.region_name, **kwargs)
 
     async def disconnect(self, client: Any) -> None:
-        """Close the client's connections."""
+        """Close the client's connections (and let the worker threads end)."""
         client.close()
+        self._in_flight.close()
 
     def encode(self, event: Event) -> AWSEntry:
         """Build the event's entry; one over the byte limit fails alone."""
@@ -133,8 +140,7 @@ class AWSBatchForwarder(Forwarder):
         requests, by_id, failed = self._requests(batch, destination.endswith(".fifo"))
         if requests:
             try:
-                call = self._batch_call(client, destination, requests)
-                response = await self._call(call)
+                response = await self._send_requests(client, destination, requests)
             except Exception as exc:
                 raise transport_error(exc, self.delivery_error) from exc
             failed.extend(self._failures(response.get("Failed", []), by_id))
@@ -146,9 +152,29 @@ class AWSBatchForwarder(Forwarder):
     ) -> Callable[[], Any]:
         """The blocking batch request sending ``requests`` to ``destination``."""
 
+    async def _send_requests(
+        self, client: Any, destination: str, requests: list[dict[str, Any]]
+    ) -> Any:
+        """One batch request, its answer parsed (default: the boto3 call in a thread)."""
+        return await self._call(self._batch_call(client, destination, requests))
+
     async def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        async with self._in_flight:
-            return await asyncio.to_thread(method, **kwargs)
+        return await self._in_flight.call(method, **kwargs)
+
+    async def _forward(self, routes: dict[str, list[Event]]) -> None:
+        if not self.concurrent_batches:
+            await super()._forward(routes)
+            return
+        limit = self.max_batch_bytes or DEFAULT_MAX_BYTES
+        for destination, events in routes.items():
+            messages = self._encoded(events, destination)
+            batches = split_batches(messages, self.message_size, self.max_batch_size or 1, limit)
+            if destination.endswith(".fifo"):  # order within a message group
+                for batch in batches:
+                    await self._deliver(destination, batch)
+            else:
+                deliver = functools.partial(self._deliver, destination)
+                await deliver_concurrently(batches, deliver, self.max_in_flight)
 
     def _requests(
         self, batch: Sequence[OutgoingMessage], fifo: bool

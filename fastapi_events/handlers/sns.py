@@ -45,6 +45,9 @@ __all__ = [
 #: SNS's limit per message and per PublishBatch request unless the topic's
 #: ``MaximumMessageSize`` is raised (to at most 1 MiB): 256 KiB.
 SNS_DEFAULT_MAX_BYTES = 256 * 1024
+#: PublishBatch requests one handler runs at the same time (in worker threads, whose
+#: botocore CPU work competes with the event loop for the GIL).
+_MAX_IN_FLIGHT = 2
 #: A topic ARN, or a function of the event giving one (routing by event).
 TopicArn = str | Callable[[Event], str]
 
@@ -122,6 +125,7 @@ class SNSForwardHandler(AWSBatchForwarder):
             retry=retry,
             boto_client_kwargs=boto_client_kwargs,
             limit_hint="keep 262144 unless the topic's MaximumMessageSize was raised",
+            max_in_flight=_MAX_IN_FLIGHT,
         )
         self.topic_arn = topic_arn
 
