@@ -21,6 +21,7 @@ A consumer turns a received message back into the event with :func:`decode`.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -219,8 +220,10 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     fields of a Redis stream entry (``body`` and one field per attribute, str or bytes), a
     Kafka record (``value`` and ``headers``, as aiokafka's ``ConsumerRecord``), an AMQP
     message (aio-pika's: ``.body`` and ``.headers``, CloudEvents as ``cloudEvents_*``
-    headers), or a body (``str``/``bytes``) with its ``attributes``. Every format of this
-    module is recognised: the JSON array, structured and binary CloudEvents.
+    headers), a body (``str``/``bytes``) with its ``attributes``, or a structured CloudEvent
+    already parsed from JSON (a mapping with ``specversion``; ``data_base64`` gives bytes).
+    Every format of this module is recognised: the JSON array, structured and binary
+    CloudEvents.
 
     Raises:
         SerializationError: the message is none of these formats.
@@ -232,14 +235,18 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         ]:
             name, payload = decode(message)
     """
-    body, attrs = body_and_attributes(message, attributes)
+    if isinstance(message, Mapping) and "specversion" in message:
+        body: Any = message  # a structured CloudEvent, parsed already
+        attrs = message_attributes(attributes or {})
+    else:
+        body, attrs = body_and_attributes(message, attributes)
     trace: dict[str, str] = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
     try:
         if "ce-specversion" in attrs:
             return _from_binary_cloudevent(body, attrs, trace)
-        data = json.loads(body)
-        if isinstance(data, dict) and "specversion" in data:
-            return _from_cloudevent(data, data.get("data"), attrs, trace)
+        data = body if isinstance(body, Mapping) else json.loads(body)
+        if isinstance(data, Mapping) and "specversion" in data:
+            return _from_cloudevent(data, _cloudevent_data(data), attrs, trace)
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):
             return ReceivedEvent(data[0], data[1], attrs.get("event_id"), None, None, trace, attrs)
     except (ValueError, KeyError, TypeError) as exc:
@@ -247,6 +254,13 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     raise SerializationError(
         f"not a fastapi_events message: expected [name, payload] or a CloudEvent, got {sized(body)}"
     )
+
+
+def _cloudevent_data(envelope: Mapping[str, Any]) -> Any:
+    """A structured CloudEvent's data: ``data``, or the bytes ``data_base64`` holds."""
+    if "data" not in envelope and "data_base64" in envelope:
+        return base64.b64decode(envelope["data_base64"], validate=True)
+    return envelope.get("data")
 
 
 def _from_binary_cloudevent(
