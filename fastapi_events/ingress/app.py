@@ -200,6 +200,15 @@ class EventIngress(Service):
         refusal = await self._verify(request)
         if refusal is not None:
             return refusal
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._accepted(request)
+        finally:
+            if outcome is None or outcome.status >= 300:
+                self._forget(request)
+        return outcome
+
+    async def _accepted(self, request: IngressRequest) -> Outcome:
         try:
             parsed = parse(request, self.formats)
         except IngressError:
@@ -212,6 +221,13 @@ class EventIngress(Service):
         events = self._handling.validated(parsed)
         self.stats.events += len(events)
         return await self._handling.handle(events)
+
+    def _forget(self, request: IngressRequest) -> None:
+        """Tell a verifier with ``forget(request)`` that ``request`` was not accepted, so
+        the sender's retry of it is not refused as a replay."""
+        forget = getattr(self.verifier, "forget", None)
+        if callable(forget):
+            forget(request)
 
     async def _verify(self, request: IngressRequest) -> Outcome | None:
         verifier = self.verifier

@@ -9,8 +9,10 @@ The scheme, for a sender in any language:
    ``x-event-signature: sha256=<signature>`` (names configurable).
 
 The receiver refuses (401) a missing or malformed header, a timestamp more than
-``window_seconds`` away from its clock, a signature that does not match, and a signature
-it has already accepted (a replay): sign every delivery, retries included, afresh.
+``window_seconds`` away from its clock, a signature that does not match, and the
+signature of a request it already accepted (answered 2xx): a replay. Sign every delivery
+afresh; a retry of a request that was not answered 2xx is accepted even when it is the
+same signed request.
 
 Example (a sender)::
 
@@ -83,8 +85,8 @@ class HMACVerifier:
         self.timestamp_header = _header_name("timestamp_header", timestamp_header)
         self.window_seconds = check_seconds("window_seconds", window_seconds)
         self.max_remembered = check_count("max_remembered", max_remembered)
-        self._seen: set[str] = set()
-        self._expiry: list[tuple[float, str]] = []  # a heap: (when forgettable, signature)
+        self._seen: dict[str, float] = {}  # signature -> when it can be forgotten
+        self._expiry: list[tuple[float, str]] = []  # a heap of the same pairs, reversed
 
     async def verify(self, request: IngressRequest) -> None:
         """Return if ``request`` is signed, in the window and new; else raise.
@@ -131,16 +133,25 @@ class HMACVerifier:
             )
         return text
 
+    def forget(self, request: IngressRequest) -> None:
+        """Forget ``request``'s signature: the ingress calls this when it did not answer
+        the request with 2xx, so the sender's retry of the same signed request is no
+        replay. (Only an accepted request cannot be replayed.)"""
+        value = request.header(self.header) or ""
+        self._seen.pop(value.strip()[len(_PREFIX) :].lower(), None)
+
     def _remember(self, signature: str, forgettable_at: float, now: float) -> None:
-        expiry = self._expiry
+        expiry, seen = self._expiry, self._seen
         while expiry and (expiry[0][0] < now or len(expiry) >= self.max_remembered):
-            self._seen.discard(heapq.heappop(expiry)[1])
-        if signature in self._seen:
+            when, old = heapq.heappop(expiry)
+            if seen.get(old) == when:
+                del seen[old]
+        if signature in seen:
             raise IngressUnauthorizedError(
                 f"{self.header}: this signature was accepted before (a replay); sign every "
                 "delivery afresh"
             )
-        self._seen.add(signature)
+        seen[signature] = forgettable_at
         heapq.heappush(expiry, (forgettable_at, signature))
 
     def __repr__(self) -> str:
