@@ -59,13 +59,13 @@ def parse(request: IngressRequest, formats: frozenset[str]) -> list[Event] | SNS
     if encoding != "identity":
         raise IngressError("compressed bodies are not accepted (content-encoding)", status=415)
     media = media_type(request.header("content-type"))
-    if CLOUDEVENTS in formats:
-        if request.header("ce-specversion") is not None:
-            return binary_events(request, media)
+    if CLOUDEVENTS in formats:  # the content type says structured first (HTTP binding 3)
         if media == CE_JSON:
             return [structured_event(request)]
         if media == CE_BATCH:
             return batch_events(request)
+        if request.header("ce-specversion") is not None:
+            return binary_events(request, media)
     sns_type = request.header(_SNS_TYPE_HEADER)
     if SNS in formats and sns_type is not None and media in _SNS_MEDIA_TYPES:
         return sns_message(load_json(request.body), sns_type)

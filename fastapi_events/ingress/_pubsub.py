@@ -45,7 +45,7 @@ def pubsub_events(body: Any) -> list[Event]:
         sent_at = parse_time(published, where((*_MESSAGE, "publishTime"))).timestamp()
     try:
         received = decode(data, attributes)
-    except SerializationError:
+    except (SerializationError, RecursionError):  # RecursionError: nested too deep
         raise IngressError(
             f"{where((*_MESSAGE, 'data'))}: not an event (expected the JSON array "
             f"[name, payload] or a CloudEvent, with the Pub/Sub forwarder's attributes)"

@@ -106,7 +106,7 @@ def _notification(document: Mapping[str, Any]) -> Event:
     sent_at = parse_time(stamp, "Timestamp").timestamp() if isinstance(stamp, str) else None
     try:
         received = decode(document)
-    except SerializationError:
+    except (SerializationError, RecursionError):  # RecursionError: nested too deep
         raise IngressError(
             "Message: not an event (expected the JSON array [name, payload] or a CloudEvent, "
             "with the SNS forwarder's message attributes)"

@@ -137,3 +137,24 @@ async def test_the_http_traceparent_is_the_fallback_trace_context() -> None:
         response = await post(http, body, headers, sign=ingress.verifier)
     assert response.status_code == 200, response.text
     assert recorder.events[0].trace_context == {"traceparent": TRACEPARENT}
+
+
+async def test_handler_spans_link_to_the_senders_trace() -> None:
+    """With a tracer provider, the handler span links to the CloudEvent's traceparent."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder = Recorder()
+    ingress = recorder.ingress(tracer_provider=provider)
+    message = ce_http.to_binary(sdk_event(), JSONFormat())
+    async with client(app_for(ingress)) as http:
+        response = await post(http, message.body, message.headers, sign=ingress.verifier)
+    assert response.status_code == 200, response.text
+    [span] = [s for s in exporter.get_finished_spans() if s.name == "process order.placed"]
+    [link] = span.links
+    assert f"{link.context.trace_id:032x}" == TRACEPARENT.split("-")[1]
+    assert f"{link.context.span_id:016x}" == TRACEPARENT.split("-")[2]

@@ -22,6 +22,7 @@ CE = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
 JSON = {"content-type": "application/json"}
 MARKER = secret()
+DEEP = b"[" * 100_000 + b"]" * 100_000  # nested past what the JSON parser recurses into
 
 
 def pushed(message: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +46,9 @@ BAD_BODIES = [
      "message.attributes.event_id: expected a string, got number"),
     (JSON, dumps(pushed({"data": "", "messageId": "1"})), "message.data: not an event"),
     (JSON, dumps(pushed({"data": base64.b64encode(MARKER.encode()).decode(), "messageId": "1"})),
+     "message.data: not an event"),
+    (CE, DEEP, "body is not valid JSON (RecursionError)"),
+    (JSON, dumps(pushed({"data": base64.b64encode(DEEP).decode(), "messageId": "1"})),
      "message.data: not an event"),
 ]  # fmt: skip
 
