@@ -10,7 +10,16 @@ from ._redact import capped_repr
 from .errors import UnknownMiddlewareIdError
 from .handlers.base import BaseEventHandler
 
-__all__ = ["HandlerStoreView", "all_pipelines", "clear", "find", "lookup", "register", "track"]
+__all__ = [
+    "HandlerStoreView",
+    "all_pipelines",
+    "clear",
+    "find",
+    "lookup",
+    "register",
+    "registered",
+    "track",
+]
 
 _by_id: weakref.WeakValueDictionary[int, EventPipeline] = weakref.WeakValueDictionary()
 _all: weakref.WeakSet[EventPipeline] = weakref.WeakSet()
@@ -47,6 +56,11 @@ def lookup(middleware_id: int) -> EventPipeline:
             f"that Starlette/FastAPI build middleware on the app's first ASGI call (startup)"
         )
     return pipeline
+
+
+def registered() -> list[EventPipeline]:
+    """Every live pipeline reachable by a middleware id."""
+    return list(_by_id.values())
 
 
 def all_pipelines() -> list[EventPipeline]:

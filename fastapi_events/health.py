@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import _store
+from ._asgi import respond, serve_lifespan
 from ._pipeline import EventPipeline
 from ._redact import capped_repr
 from ._reporting import describe_handler
@@ -93,15 +94,15 @@ class HealthApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # served on its own: nothing to start
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
         if scope["method"] not in ("GET", "HEAD"):
-            await _respond(send, 405, {"detail": "use GET or HEAD"}, scope["method"] == "HEAD")
+            await _respond_json(send, 405, {"detail": "use GET or HEAD"}, scope["method"] == "HEAD")
             return
         status, body = await self.report()
-        await _respond(send, status, body, scope["method"] == "HEAD")
+        await _respond_json(send, status, body, scope["method"] == "HEAD")
 
     async def report(self) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON body a probe gets now."""
@@ -126,7 +127,7 @@ class HealthApp:
         if self.middleware_id is not None:
             found = _store.find(self.middleware_id)
             return [found] if found is not None else []
-        return [p for i in _store.HandlerStoreView() if (p := _store.find(i)) is not None]
+        return _store.registered()
 
 
 def health_app(
@@ -146,19 +147,5 @@ def health_app(
     return HealthApp(middleware_id, timeout)
 
 
-async def _respond(send: Send, status: int, body: dict[str, Any], head: bool) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-    headers.append((b"content-length", str(len(data)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else data})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+async def _respond_json(send: Send, status: int, body: dict[str, Any], head: bool) -> None:
+    await respond(send, status, json.dumps(body).encode(), b"application/json", head=head)

@@ -8,6 +8,7 @@ metadata travels in message attributes, never in the payload:
 =================  ===========================================================
 ``event_name``     the event name (as matched: an Enum's value)
 ``event_id``       the event's id (``Event.id``)
+``event_time``     when it was dispatched: seconds since the epoch, 6 decimals (``Event.unix_time``)
 ``content_type``   the body's media type (``content-type`` in binary CloudEvents)
 ``traceparent``    W3C trace context of the dispatch, when there is one
 ``tracestate``     idem, when not empty
@@ -21,16 +22,15 @@ A consumer turns a received message back into the event with :func:`decode`.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
-from ._received import body_and_attributes, message_attributes
+from ._received import body_and_attributes, cloudevent_data, message_attributes
 from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, SerializationError
 
@@ -144,8 +144,13 @@ _DEFAULT_FORMAT = JsonArrayFormat()
 
 
 def metadata_attributes(event: Event, content_type: str) -> dict[str, str]:
-    """The attributes every message carries: name, id, content type and trace context."""
-    attributes = {"event_name": event.key, "event_id": event.id, "content_type": content_type}
+    """The attributes every message carries: name, id, time, content type and trace context."""
+    attributes = {
+        "event_name": event.key,
+        "event_id": event.id,
+        "event_time": f"{event.unix_time:.6f}",
+        "content_type": content_type,
+    }
     if event.correlation_id:
         attributes["correlation_id"] = event.correlation_id
     attributes.update(_trace_attributes(event))
@@ -246,9 +251,10 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
             return _from_binary_cloudevent(body, attrs, trace)
         data = body if isinstance(body, Mapping) else json.loads(body)
         if isinstance(data, Mapping) and "specversion" in data:
-            return _from_cloudevent(data, _cloudevent_data(data), attrs, trace)
+            return _from_cloudevent(data, cloudevent_data(data), attrs, trace)
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):
-            return ReceivedEvent(data[0], data[1], attrs.get("event_id"), None, None, trace, attrs)
+            when = _attribute_time(attrs.get("event_time"))
+            return ReceivedEvent(data[0], data[1], attrs.get("event_id"), when, None, trace, attrs)
     except (ValueError, KeyError, TypeError) as exc:
         raise SerializationError(f"not a fastapi_events message: {capped_text(str(exc))}") from exc
     raise SerializationError(
@@ -256,11 +262,15 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     )
 
 
-def _cloudevent_data(envelope: Mapping[str, Any]) -> Any:
-    """A structured CloudEvent's data: ``data``, or the bytes ``data_base64`` holds."""
-    if "data" not in envelope and "data_base64" in envelope:
-        return base64.b64decode(envelope["data_base64"], validate=True)
-    return envelope.get("data")
+def _attribute_time(value: str | None) -> datetime | None:
+    """The ``event_time`` attribute as an aware UTC datetime (``None``: absent or not a
+    number, as in messages from before 1.0 or other producers)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _from_binary_cloudevent(

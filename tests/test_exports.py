@@ -112,6 +112,7 @@ LIGHT_MODULES = [
     "fastapi_events.ingress.app",
     "fastapi_events.ingress.hmac",
     "fastapi_events.consumers.redis",
+    "fastapi_events.consumers.kafka",
     "fastapi_events.consume",
 ]
 #: What none of them may import.

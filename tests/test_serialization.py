@@ -147,10 +147,12 @@ def test_metadata_goes_to_attributes_never_the_payload() -> None:
     assert message.attributes == {
         "event_name": "x",
         "event_id": event.id,
+        "event_time": f"{event.unix_time:.6f}",
         "content_type": "application/json",
         **TRACE,
     }
     assert json.loads(message.body) == ["x", [1, 2]]
+    assert decode(message.body, message.attributes).time == event.timestamp
 
 
 def test_a_0_12_serializer_gets_the_name_payload_pair() -> None:

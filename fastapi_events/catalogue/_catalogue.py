@@ -7,6 +7,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from .._asgi import respond, serve_lifespan
 from .._redact import capped_text
 from ..errors import FastapiEventError
 from ..typing import Receive, Scope, Send
@@ -139,7 +140,7 @@ class CatalogueApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # served on its own: nothing to start
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -165,21 +166,7 @@ class CatalogueApp:
             data = str(body.get("detail", "")).encode()
             content_type = b"text/plain; charset=utf-8"
         headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(data)).encode()),
-            (b"cache-control", b"no-store"),
             (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
             (b"x-content-type-options", b"nosniff"),
         ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head else data})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        await respond(send, status, data, content_type, head=head, headers=headers)

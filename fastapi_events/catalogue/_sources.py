@@ -121,8 +121,7 @@ def _defined_handlers(definition: Any) -> tuple[BaseEventHandler, ...]:
 
 
 def _every_pipeline() -> list[tuple[BaseEventHandler, ...]]:
-    pipelines = [p for i in _store.HandlerStoreView() if (p := _store.find(i)) is not None]
-    return [pipeline.handlers for pipeline in pipelines]
+    return [pipeline.handlers for pipeline in _store.registered()]
 
 
 def _unique(groups: Iterable[tuple[BaseEventHandler, ...]]) -> tuple[BaseEventHandler, ...]:

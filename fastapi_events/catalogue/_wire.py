@@ -34,6 +34,7 @@ _NAMED = frozenset({"event_name", "ce-type"})
 _DESCRIPTIONS = {
     "event_name": "The event name.",
     "event_id": "The event's unique id (Event.id): consumers de-duplicate by it.",
+    "event_time": "When the event was dispatched, in seconds since the epoch (6 decimals).",
     "content_type": "The body's media type.",
     "correlation_id": "The correlation id of the request that dispatched the event, if any.",
     "traceparent": "W3C trace context of the dispatch, when it was traced.",

@@ -27,6 +27,7 @@ from ._delivery import ConsumerStats, Delivery
 from ._events import UNDECODABLE_EVENT
 from .base import Consumer
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
+from .kafka import KafkaConsumer
 from .redis import RedisStreamConsumer
 from .sqs import SQSConsumer
 
@@ -36,6 +37,7 @@ __all__ = [
     "ConsumerStats",
     "Delivery",
     "IdempotencyStore",
+    "KafkaConsumer",
     "MemoryIdempotencyStore",
     "RedisStreamConsumer",
     "SQSConsumer",

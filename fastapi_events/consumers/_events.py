@@ -23,7 +23,8 @@ def event_of(delivery: Delivery) -> Event:
     """The event ``delivery`` carries: same id, name, payload, timestamp, correlation id
     and trace context as at dispatch.
 
-    The timestamp is the CloudEvents ``time`` when the message has one, else the broker's
+    The timestamp is the dispatch time the message carries (``event_time``, CloudEvents'
+    ``time``), else the broker's
     (when it took the message), else now. A message without an event id (written by
     other code) gets the broker's message id, which is stable across redeliveries.
 

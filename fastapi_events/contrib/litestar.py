@@ -7,10 +7,12 @@ pipeline and hooks the app's ``on_startup``/``on_shutdown`` to bind it and drain
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _store
+from .._backpressure import DEFAULT_MAX_PENDING
+from .._correlation import DEFAULT_CORRELATION_HEADERS
 from .._pipeline import DEFAULT_SHUTDOWN_TIMEOUT
 from .._reporting import ErrorHook
 from ..middleware import EventHandlerASGIMiddleware, _server_error
@@ -52,6 +54,9 @@ class EventsPlugin(InitPluginProtocol):
         tracer_provider: Any = None,
         meter_provider: Any = None,
         spool: Any = None,
+        dead_letter: object = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        correlation_id_header: str | Sequence[str] | None = DEFAULT_CORRELATION_HEADERS,
     ) -> None:
         self.middleware_id = id(self) if middleware_id is None else middleware_id
         self._options: dict[str, Any] = {
@@ -64,6 +69,9 @@ class EventsPlugin(InitPluginProtocol):
             "tracer_provider": tracer_provider,
             "meter_provider": meter_provider,
             "spool": spool,
+            "dead_letter": dead_letter,
+            "max_pending": max_pending,
+            "correlation_id_header": correlation_id_header,
         }
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:

@@ -31,8 +31,9 @@ __all__ = [
 
 #: SQS and SNS take at most 10 attributes per message.
 MAX_ATTRIBUTES = 10
-#: Trace attributes are dropped, least useful first, when the 10-attribute cap is reached.
-_OPTIONAL_ATTRIBUTES = ("tracestate", "traceparent")
+#: Attributes dropped, least useful first, when the 10-attribute cap is reached (without
+#: ``event_time``, a consumer takes the broker's timestamp).
+_OPTIONAL_ATTRIBUTES = ("tracestate", "event_time", "traceparent")
 #: The data type every attribute is sent with (its length counts towards the size).
 _STRING = "String"
 

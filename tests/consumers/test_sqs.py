@@ -58,25 +58,45 @@ async def test_every_body_comes_back_as_the_dispatched_event(
     assert (got.id, got.name, got.payload) == (sent.id, "order.paid", {"order": 1})
     assert got.correlation_id == "corr-1"
     assert dict(got.trace_context or {}) == TRACE
-    if serializer is not None:  # CloudEvents carry the dispatch time itself
-        assert got.timestamp == sent.timestamp
+    assert got.timestamp == sent.timestamp
     assert counts(queue) == (0, 0)
 
 
-async def test_a_json_array_event_has_the_time_sqs_took_it(
+async def test_every_format_keeps_the_dispatch_time(
     sqs_queue: Callable[..., SQSQueue],
 ) -> None:
-    """Without CloudEvents' time, the timestamp is SQS's SentTimestamp, not the receive."""
+    """The JSON array's ``event_time`` attribute (like CloudEvents' time) is the dispatch
+    time, not when SQS took the message nor when it was received."""
     queue = sqs_queue()
-    dispatched = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
+    sent = order(
+        1, timestamp=datetime(2020, 1, 1, 0, 0, 0, 123456, tzinfo=timezone.utc).timestamp()
+    )
+    await forward(queue, [sent])
+    handler, calls = scripted()
+    async with consumer_for(queue, [handler]):
+        await until(lambda: calls.finished)
+    assert calls.finished[0].timestamp == sent.timestamp
+
+
+async def test_a_message_without_event_time_has_the_time_sqs_took_it(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """A JSON array from a producer that writes no ``event_time`` (0.12, other code) gets
+    SQS's SentTimestamp, not the time it was received."""
+    queue = sqs_queue()
     before = time.time()
-    await forward(queue, [order(1, timestamp=dispatched)])
+    queue.client.send_message(
+        QueueUrl=queue.url,
+        MessageBody='["order.paid", {"order": 1}]',
+        MessageAttributes={"event_id": {"DataType": "String", "StringValue": "e-1"}},
+    )
     after = time.time()
     await asyncio.sleep(0.05)  # received after it was sent
     handler, calls = scripted()
     async with consumer_for(queue, [handler]):
         await until(lambda: calls.finished)
     received = time.time()
+    assert calls.finished[0].id == "e-1"
     stamp = calls.finished[0].unix_time
     assert before - 0.001 <= stamp <= after + 0.001 < received  # SentTimestamp: ms
 

@@ -98,3 +98,37 @@ def test_websocket_events_are_handled_while_open() -> None:
         seen_while_open: Any = list(seen)
     assert seen_while_open[:1] == ["hi"]
     assert seen == ["hi", "again"]
+
+
+def test_the_plugin_takes_every_argument_of_the_middleware() -> None:
+    """Nothing the middleware offers is out of a Litestar app's reach: same names, defaults."""
+    import inspect
+
+    def parameters(function: Any, skip: set[str]) -> dict[str, Any]:
+        found = inspect.signature(function).parameters.values()
+        return {p.name: p.default for p in found if p.name not in skip}
+
+    middleware = parameters(EventHandlerASGIMiddleware.__init__, {"self", "app"})
+    assert parameters(EventsPlugin.__init__, {"self"}) == middleware
+
+
+@get("/traced")
+async def route_traced() -> str:
+    dispatch("route.traced")
+    return "ok"
+
+
+def test_a_correlation_header_of_your_own_reaches_the_event() -> None:
+    """``correlation_id_header=`` is passed through to every route's middleware."""
+    seen: list[Any] = []
+    handler = LocalHandler()
+
+    @handler.register
+    async def record(event: Event) -> None:
+        seen.append(event.correlation_id)
+
+    plugin = EventsPlugin(handlers=[handler], correlation_id_header="X-Trace-Token")
+    app = Litestar(route_handlers=[route_traced], plugins=[plugin])
+    with TestClient(app) as client:
+        assert client.get("/traced", headers={"X-Trace-Token": "t-1"}).text == "ok"
+    assert seen == ["t-1"]

@@ -24,6 +24,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("catalogue.py", "boto3", "aws,redis,examples"),
         ("catalogue.py", "redis", "aws,redis,examples"),
         ("sqs_consumer.py", "boto3", "aws,examples"),
+        ("kafka_consumer.py", "aiokafka", "kafka,examples"),
         ("http_ingress.py", "uvicorn", "examples"),
     ],
 )

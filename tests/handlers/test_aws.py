@@ -145,6 +145,7 @@ async def test_body_is_the_json_array_and_metadata_are_attributes(
     assert json.loads(message["Body"]) == ["order.created", {"id": 7}]
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes.pop("event_id") == decode(message).id
+    assert float(attributes.pop("event_time")) == decode(message).time.timestamp()  # type: ignore[union-attr]
     assert attributes == {
         "event_name": "order.created",
         "content_type": "application/json",
@@ -180,6 +181,7 @@ async def test_trace_context_is_dropped_before_exceeding_ten_attributes(
     assert len(message["MessageAttributes"]) == 10
     assert "traceparent" in message["MessageAttributes"]
     assert "tracestate" not in message["MessageAttributes"]
+    assert "event_time" not in message["MessageAttributes"]  # dropped second
 
 
 async def test_too_many_attributes_fail_only_that_event(

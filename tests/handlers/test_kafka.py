@@ -200,6 +200,7 @@ async def test_metadata_travel_in_headers_never_in_the_payload(
         "tenant": b"acme",
         "event_name": b"a",
         "event_id": event.id.encode(),
+        "event_time": f"{event.unix_time:.6f}".encode(),
         "content_type": b"application/json",
         "correlation_id": b"req-1",
         "traceparent": TRACEPARENT.encode(),

@@ -198,6 +198,7 @@ async def test_properties_and_headers_carry_the_metadata_not_the_payload(
     assert message.headers == {
         "event_name": "user.created",
         "event_id": event.id,
+        "event_time": f"{event.unix_time:.6f}",
         "content_type": "application/json",
         "correlation_id": "req-7",
         "traceparent": TRACE["traceparent"],

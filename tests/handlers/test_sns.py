@@ -173,6 +173,7 @@ async def test_metadata_are_attributes_and_binary_cloudevents_use_ce_attributes(
     [message] = plain.queue.receive_all(1)
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes.pop("event_id") == decode(message).id
+    assert float(attributes.pop("event_time")) == decode(message).time.timestamp()  # type: ignore[union-attr]
     assert (message["Body"], attributes) == (
         '["a",1]',
         {"event_name": "a", "content_type": "application/json", "service": "orders"},

@@ -75,23 +75,24 @@ async def test_the_forwarders_message_arrives_as_dispatched(fmt: str) -> None:
     assert received.id == sent.id
     assert received.correlation_id == "corr-7"
     assert received.trace_context == {"traceparent": TRACEPARENT}
-    # The JSON array has no time of its own: the broker's publishTime stands in.
-    expected = 1735787045.678901 if fmt == "json-array" else 1_700_000_000.25
-    assert received.timestamp.timestamp() == pytest.approx(expected)
+    assert received.timestamp.timestamp() == pytest.approx(1_700_000_000.25)
 
 
-async def test_a_message_without_an_event_id_gets_the_message_id() -> None:
-    """A message written by other code (no event_id attribute) keeps Pub/Sub's id."""
+async def test_a_message_without_metadata_gets_the_message_id_and_publish_time() -> None:
+    """A message written by other code (no event_id, no event_time attribute) keeps
+    Pub/Sub's message id, and its publishTime as the timestamp."""
     recorder = Recorder()
     ingress = recorder.ingress()
     envelope = push_envelope(Event("x", {}), None)
-    del envelope["message"]["attributes"]["event_id"]
+    for attribute in ("event_id", "event_time"):
+        del envelope["message"]["attributes"][attribute]
     async with client(app_for(ingress)) as http:
         response = await post(
             http, dumps(envelope), {"content-type": "application/json"}, sign=ingress.verifier
         )
     assert response.status_code == 200, response.text
     assert recorder.events[0].id == "1234567890"
+    assert recorder.events[0].timestamp.timestamp() == pytest.approx(1735787045.678901)
 
 
 @pytest.fixture
