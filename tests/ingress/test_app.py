@@ -37,11 +37,12 @@ def test_no_verifier_is_a_configuration_error_naming_the_fix() -> None:
     assert "verifier=ALLOW_UNAUTHENTICATED" in message
 
 
-def test_the_opt_out_logs_one_warning_at_construction(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_opt_out_logs_one_warning_at_construction(
+    library_logs: list[logging.LogRecord],
+) -> None:
     """verifier=ALLOW_UNAUTHENTICATED works, visibly: one WARNING when built."""
-    caplog.set_level(logging.WARNING, "fastapi_events")
     EventIngress(handlers=[LocalHandler()], verifier=ALLOW_UNAUTHENTICATED)
-    [record] = caplog.records
+    [record] = library_logs
     assert record.levelname == "WARNING"
     assert "ALLOW_UNAUTHENTICATED" in record.getMessage()
 
@@ -168,7 +169,7 @@ class Broken:
         raise OSError("key server unreachable")
 
 
-async def test_a_verifier_that_breaks_is_a_503(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_verifier_that_breaks_is_a_503(library_logs: list[logging.LogRecord]) -> None:
     """Not a refusal: 503 (the sender retries), logged with the exception's type."""
     recorder = Recorder()
     ingress = recorder.ingress(verifier=Broken())
@@ -176,7 +177,7 @@ async def test_a_verifier_that_breaks_is_a_503(caplog: pytest.LogCaptureFixture)
         response = await post(http, dumps(structured("1", "x", {})), CE)
     assert response.status_code == 503
     assert recorder.events == []
-    assert any("OSError" in r.getMessage() for r in caplog.records)
+    assert any("OSError" in r.getMessage() for r in library_logs)
 
 
 async def test_events_handlers_dispatch_are_handled_before_stop_returns() -> None:

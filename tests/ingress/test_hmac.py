@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from typing import Any
 
@@ -139,7 +140,7 @@ async def test_the_secret_is_never_echoed() -> None:
 
 @pytest.mark.parametrize("case", ["unsigned", "expired", "replayed"])
 async def test_the_ingress_answers_401_and_hands_nothing_over(
-    case: str, caplog: pytest.LogCaptureFixture
+    case: str, library_logs: list[logging.LogRecord]
 ) -> None:
     """Refused requests: 401 with the reason, no handler ran, one WARNING each."""
     recorder = Recorder()
@@ -156,4 +157,4 @@ async def test_the_ingress_answers_401_and_hands_nothing_over(
     assert response.status_code == 401
     assert len(recorder.events) == (1 if case == "replayed" else 0)
     assert ingress.stats.unauthorized == 1
-    assert [r.levelname for r in caplog.records if "401" in r.getMessage()] == ["WARNING"]
+    assert [r.levelname for r in library_logs if "401" in r.getMessage()] == ["WARNING"]

@@ -104,11 +104,10 @@ async def test_subscription_messages_go_to_the_callback(kind: str) -> None:
 
 
 async def test_without_a_callback_a_confirmation_is_logged_and_ignored(
-    caplog: pytest.LogCaptureFixture,
+    library_logs: list[logging.LogRecord],
 ) -> None:
     """No callback: 200, one WARNING naming the topic and the option; nothing fetched."""
     ingress = Recorder().ingress()
-    caplog.set_level(logging.WARNING, "fastapi_events")
     async with client(app_for(ingress)) as http:
         body = dumps(confirmation())
         response = await post(
@@ -116,7 +115,8 @@ async def test_without_a_callback_a_confirmation_is_logged_and_ignored(
         )
     assert response.status_code == 200
     assert response.json() == {"ignored": "SubscriptionConfirmation"}
-    [record] = [r for r in caplog.records if "on_sns_subscription" in r.getMessage()]
+    [record] = [r for r in library_logs if "on_sns_subscription" in r.getMessage()]
+    assert record.levelname == "WARNING"
     assert "orders" in record.getMessage()
 
 
