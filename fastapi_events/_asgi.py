@@ -6,20 +6,30 @@ one complete response.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .typing import Receive, Send
 
 __all__ = ["respond", "serve_lifespan"]
 
 
-async def serve_lifespan(receive: Receive, send: Send) -> None:
-    """Answer a lifespan scope of an app served on its own: nothing to start or stop."""
+async def serve_lifespan(
+    receive: Receive,
+    send: Send,
+    startup: Callable[[], Awaitable[None]] | None = None,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Answer a lifespan scope of an app served on its own, awaiting ``startup`` and
+    ``shutdown`` (if given) before saying each is complete."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if startup is not None:
+                await startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if shutdown is not None:
+                await shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -15,6 +15,7 @@ message has ``.data`` and ``.headers``, values percent-encoded (see ``_nats_head
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "STREAM_BODY_FIELD",
     "amqp_headers",
     "body_and_attributes",
+    "cloudevent_data",
     "kafka_headers",
     "message_attributes",
     "stream_fields",
@@ -91,6 +93,13 @@ def message_attributes(message: Any) -> dict[str, str]:
     else:
         raw = getattr(message, "attributes", None) or {}
     return {_attribute_name(key): _attribute_value(value) for key, value in raw.items()}
+
+
+def cloudevent_data(envelope: Mapping[str, Any]) -> Any:
+    """A structured CloudEvent's data: ``data``, or the bytes ``data_base64`` holds."""
+    if "data" not in envelope and "data_base64" in envelope:
+        return base64.b64decode(envelope["data_base64"], validate=True)
+    return envelope.get("data")
 
 
 def stream_fields(body: bytes, attributes: Mapping[str, str]) -> dict[str, bytes | str]:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
-from ._received import body_and_attributes, message_attributes
+from ._received import body_and_attributes, cloudevent_data, message_attributes
 from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, SerializationError
 
@@ -225,8 +225,10 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
     fields of a Redis stream entry (``body`` and one field per attribute, str or bytes), a
     Kafka record (``value`` and ``headers``, as aiokafka's ``ConsumerRecord``), an AMQP
     message (aio-pika's: ``.body`` and ``.headers``, CloudEvents as ``cloudEvents_*``
-    headers), or a body (``str``/``bytes``) with its ``attributes``. Every format of this
-    module is recognised: the JSON array, structured and binary CloudEvents.
+    headers), a body (``str``/``bytes``) with its ``attributes``, or a structured CloudEvent
+    already parsed from JSON (a mapping with ``specversion``; ``data_base64`` gives bytes).
+    Every format of this module is recognised: the JSON array, structured and binary
+    CloudEvents.
 
     Raises:
         SerializationError: the message is none of these formats.
@@ -238,14 +240,18 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         ]:
             name, payload = decode(message)
     """
-    body, attrs = body_and_attributes(message, attributes)
+    if isinstance(message, Mapping) and "specversion" in message:
+        body: Any = message  # a structured CloudEvent, parsed already
+        attrs = message_attributes(attributes or {})
+    else:
+        body, attrs = body_and_attributes(message, attributes)
     trace: dict[str, str] = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
     try:
         if "ce-specversion" in attrs:
             return _from_binary_cloudevent(body, attrs, trace)
-        data = json.loads(body)
-        if isinstance(data, dict) and "specversion" in data:
-            return _from_cloudevent(data, data.get("data"), attrs, trace)
+        data = body if isinstance(body, Mapping) else json.loads(body)
+        if isinstance(data, Mapping) and "specversion" in data:
+            return _from_cloudevent(data, cloudevent_data(data), attrs, trace)
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):
             when = _attribute_time(attrs.get("event_time"))
             return ReceivedEvent(data[0], data[1], attrs.get("event_id"), when, None, trace, attrs)

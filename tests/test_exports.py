@@ -109,6 +109,8 @@ LIGHT_MODULES = [
     "fastapi_events.consumers",
     "fastapi_events.consumers.sqs",
     "fastapi_events.ingress",
+    "fastapi_events.ingress.app",
+    "fastapi_events.ingress.hmac",
     "fastapi_events.consumers.redis",
     "fastapi_events.consumers.kafka",
     "fastapi_events.consumers.nats",

@@ -9,10 +9,10 @@ from typing import Any
 from .._event import Event
 from .._received import body_and_attributes
 from .._redact import capped_text
-from ..serialization import decode
+from ..serialization import ReceivedEvent, decode
 from ._delivery import Delivery
 
-__all__ = ["UNDECODABLE_EVENT", "event_of", "undecodable_event"]
+__all__ = ["UNDECODABLE_EVENT", "event_from", "event_of", "undecodable_event"]
 
 #: The name of the stand-in event a dead-letter handler receives for a message that is
 #: not an event this library writes (its payload holds the raw body and attributes).
@@ -31,12 +31,17 @@ def event_of(delivery: Delivery) -> Event:
     Raises:
         SerializationError: the message is not an event this library writes.
     """
-    received = decode(delivery.message)
-    when = received.time.timestamp() if received.time is not None else delivery.sent_at
+    return event_from(decode(delivery.message), delivery.message_id, delivery.sent_at)
+
+
+def event_from(received: ReceivedEvent, message_id: str, sent_at: float | None) -> Event:
+    """The event ``received`` holds: its id, else ``message_id``; its time, else
+    ``sent_at`` (when the broker took it), else now."""
+    when = received.time.timestamp() if received.time is not None else sent_at
     return Event(
         received.name,
         received.payload,
-        id=received.id or delivery.message_id,
+        id=received.id or message_id,
         timestamp=time.time() if when is None else when,
         trace_context=received.trace_context or None,
         correlation_id=received.correlation_id,

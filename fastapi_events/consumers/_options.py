@@ -8,9 +8,11 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["Backoff", "check_count", "check_seconds"]
+__all__ = ["Backoff", "check_count", "check_seconds", "idempotency_store"]
 
 from .._checks import check_count, check_seconds
+from .._redact import capped_repr
+from .idempotency import IdempotencyStore, MemoryIdempotencyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +38,16 @@ class Backoff:
         ``deliveries``-th delivery."""
         bound = min(self.cap, self.base * 2.0 ** min(max(deliveries, 1) - 1, 64))
         return random.uniform(bound / 2, bound)
+
+
+def idempotency_store(deduplicate: bool | IdempotencyStore) -> IdempotencyStore | None:
+    """The store ``deduplicate=`` asks for: ``True`` an in-memory one, ``False`` none."""
+    if isinstance(deduplicate, IdempotencyStore):
+        return deduplicate
+    if deduplicate is True:
+        return MemoryIdempotencyStore()
+    if deduplicate is False:
+        return None
+    raise ConfigurationError(
+        f"deduplicate must be True, False or an IdempotencyStore, got {capped_repr(deduplicate)}"
+    )

@@ -25,10 +25,10 @@ from ..errors import ConfigurationError
 from ._delivery import ConsumerStats, Delivery
 from ._handling import FailureRecorder, Handling
 from ._loop import SETTLE_GRACE, Loop
-from ._options import Backoff, check_count, check_seconds
+from ._options import Backoff, check_count, check_seconds, idempotency_store
 from ._settle import Settler
 from ._worker import serve
-from .idempotency import IdempotencyStore, MemoryIdempotencyStore
+from .idempotency import IdempotencyStore
 
 __all__ = ["Consumer", "ConsumerStats", "Delivery"]
 
@@ -100,7 +100,7 @@ class Consumer(Service):
         self.max_deliveries = max_deliveries
         self.shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout, zero=True)
         self.stats = ConsumerStats()
-        self.idempotency = _idempotency_store(deduplicate)
+        self.idempotency = idempotency_store(deduplicate)
         recorder = FailureRecorder(on_error)
         telemetry = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
         self.pipeline = EventPipeline(
@@ -240,15 +240,3 @@ class Consumer(Service):
 
     def __repr__(self) -> str:
         return f"<{self.describe()}>"
-
-
-def _idempotency_store(deduplicate: bool | IdempotencyStore) -> IdempotencyStore | None:
-    if isinstance(deduplicate, IdempotencyStore):
-        return deduplicate
-    if deduplicate is True:
-        return MemoryIdempotencyStore()
-    if deduplicate is False:
-        return None
-    raise ConfigurationError(
-        f"deduplicate must be True, False or an IdempotencyStore, got {capped_repr(deduplicate)}"
-    )

@@ -6,11 +6,35 @@ unless you opt out explicitly), decoded back into :class:`~fastapi_events.Event`
 to your handlers; the answer is 2xx only once they succeeded, so the sender retries
 otherwise.
 
+Example::
+
+    from fastapi_events.ingress import EventIngress, HMACVerifier
+
+    ingress = EventIngress(handlers=[local_handler], verifier=HMACVerifier(secret))
+    app = FastAPI(lifespan=ingress.lifespan)
+    app.add_route("/events", ingress, methods=["POST"])
+
+Importing this package imports no web framework and no verifier's dependency.
+
 .. versionadded:: 1.0
 """
 
 from __future__ import annotations
 
+from ._handling import IngressStats
 from ._request import IngressRequest, Verifier
+from ._sns import SNSSubscriptionMessage
+from .app import ALLOW_UNAUTHENTICATED, DEFAULT_MAX_BODY_BYTES, FORMATS, EventIngress
+from .hmac import HMACVerifier
 
-__all__ = ["IngressRequest", "Verifier"]
+__all__ = [
+    "ALLOW_UNAUTHENTICATED",
+    "DEFAULT_MAX_BODY_BYTES",
+    "FORMATS",
+    "EventIngress",
+    "HMACVerifier",
+    "IngressRequest",
+    "IngressStats",
+    "SNSSubscriptionMessage",
+    "Verifier",
+]

@@ -26,6 +26,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("sqs_consumer.py", "boto3", "aws,examples"),
         ("kafka_consumer.py", "aiokafka", "kafka,examples"),
         ("nats_consumer.py", "nats", "nats,examples"),
+        ("http_ingress.py", "uvicorn", "examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
