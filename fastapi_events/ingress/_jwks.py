@@ -78,13 +78,17 @@ class KeySet:
         self._keys: dict[str, Any] = {}
         self._fetched_at = self._attempted_at = -math.inf
         self._failed = False
+        self._attempts = 0  # fetches ended, failed or not
         self._lock: asyncio.Lock | None = None
 
     async def key(self, kid: str) -> Any:
         """The public key ``kid`` names; refuse (401) an unknown one, or (503) when the
         key set could not be fetched."""
-        if self._due(kid):
-            await self._refresh(self._attempted_at)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        seen = self._attempts
+        if self._lock.locked() or self._due(kid):  # join a fetch in flight, or start one
+            await self._refresh(self._lock, seen)
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -102,11 +106,9 @@ class KeySet:
             return False
         return kid not in self._keys or now - self._fetched_at >= self._cache_seconds
 
-    async def _refresh(self, seen_attempt: float) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._attempted_at != seen_attempt:  # fetched while this request waited
+    async def _refresh(self, lock: asyncio.Lock, seen: int) -> None:
+        async with lock:
+            if self._attempts != seen:  # a fetch ended while this request waited: use it
                 return
             self._attempted_at = self._clock()
             try:
@@ -117,6 +119,8 @@ class KeySet:
                 if not self._keys:
                     raise
                 return  # keep verifying with the keys we have
+            finally:
+                self._attempts += 1
             self._keys, self._fetched_at, self._failed = keys, self._attempted_at, False
 
 
