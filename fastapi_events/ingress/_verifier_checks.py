@@ -35,18 +35,18 @@ def check_text(name: str, value: Any, example: str, *, optional: bool = False) -
 def check_texts(name: str, value: Any, example: str) -> tuple[str, ...]:
     """``value`` as a tuple of non-empty str; it must be a non-empty iterable, not a str."""
     items = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
-    if not items or not all(isinstance(item, str) and item for item in items):
-        got = (
-            _kind(value)
-            if items is None
-            else f"a {type(value).__name__} of "
-            + ", ".join(sorted({_kind(item) for item in items}) or ["nothing"])
-        )
-        raise ConfigurationError(
-            f"{name} must be a non-empty list of non-empty str, got {got}; "
-            f"pass e.g. {name}={example}"
-        )
-    return items
+    if items and all(isinstance(item, str) and item for item in items):
+        return items
+    if items is None:
+        got = _kind(value)
+    elif not items:
+        got = f"an empty {type(value).__name__}"
+    else:
+        kinds = ", ".join(sorted({_kind(item) for item in items}))
+        got = f"a {type(value).__name__} of {kinds}"
+    raise ConfigurationError(
+        f"{name} must be a non-empty list of non-empty str, got {got}; pass e.g. {name}={example}"
+    )
 
 
 def check_seconds(name: str, value: Any, example: str, *, zero: bool = False) -> float:
