@@ -109,6 +109,8 @@ LIGHT_MODULES = [
     "fastapi_events.consumers",
     "fastapi_events.consumers.sqs",
     "fastapi_events.ingress",
+    "fastapi_events.ingress.oidc",
+    "fastapi_events.ingress.sns_signature",
     "fastapi_events.consumers.redis",
     "fastapi_events.consume",
 ]
@@ -126,6 +128,8 @@ HEAVY = [
     "aio_pika",
     "nats",
     "aiormq",
+    "jwt",
+    "cryptography",
 ]
 
 

@@ -149,6 +149,22 @@ SURFACE: dict[str, list[str]] = {
         "TopicArn",
     ],
     "fastapi_events.ingress": ["IngressRequest", "Verifier"],
+    "fastapi_events.ingress.oidc": [
+        "Fetch",
+        "GOOGLE_ISSUERS",
+        "GOOGLE_JWKS_URL",
+        "INGRESS_INSTALL_HINT",
+        "MAX_TOKEN_CHARS",
+        "PubSubOIDCVerifier",
+    ],
+    "fastapi_events.ingress.sns_signature": [
+        "DEFAULT_CERT_HOST_PATTERN",
+        "Fetch",
+        "INGRESS_INSTALL_HINT",
+        "SIGNED_FIELDS",
+        "SNSSignatureVerifier",
+        "string_to_sign",
+    ],
     "fastapi_events.health": [
         "DEFAULT_HEALTH_TIMEOUT",
         "HealthApp",

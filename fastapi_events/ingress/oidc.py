@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError, IngressUnauthorizedError
-from ._crypto import import_jwt
+from ._crypto import INGRESS_INSTALL_HINT, import_jwt
 from ._fetching import Fetch, https_fetcher
 from ._jwks import KeySet
 from ._request import IngressRequest
@@ -23,7 +23,9 @@ from ._verifier_checks import check_fetch, check_seconds, check_text, check_text
 __all__ = [
     "GOOGLE_ISSUERS",
     "GOOGLE_JWKS_URL",
+    "INGRESS_INSTALL_HINT",
     "MAX_TOKEN_CHARS",
+    "Fetch",
     "PubSubOIDCVerifier",
 ]
 

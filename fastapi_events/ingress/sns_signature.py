@@ -19,13 +19,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, IngressUnauthorizedError
-from ._crypto import import_cryptography
+from ._crypto import INGRESS_INSTALL_HINT, import_cryptography
 from ._fetching import Fetch, https_fetcher
 from ._request import IngressRequest
 from ._sns_certs import CertificateCache
 from ._verifier_checks import check_count, check_fetch, check_texts
 
-__all__ = ["DEFAULT_CERT_HOST_PATTERN", "SIGNED_FIELDS", "SNSSignatureVerifier", "string_to_sign"]
+__all__ = [
+    "DEFAULT_CERT_HOST_PATTERN",
+    "INGRESS_INSTALL_HINT",
+    "SIGNED_FIELDS",
+    "Fetch",
+    "SNSSignatureVerifier",
+    "string_to_sign",
+]
 
 #: Hosts SNS serves its signing certificates from (every region, and China's).
 DEFAULT_CERT_HOST_PATTERN = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
