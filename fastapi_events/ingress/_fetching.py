@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -71,7 +72,12 @@ def https_fetcher(
 
 def _get(opener: urllib.request.OpenerDirector, url: str, timeout: float, limit: int) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "fastapi-events"})
-    with opener.open(request, timeout=timeout) as response:
+    try:
+        response = opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:  # a status >= 300: it holds the open connection
+        exc.close()
+        raise
+    with response:
         body: bytes = response.read(limit + 1)
     if len(body) > limit:
         raise ValueError(f"the response is over {limit} bytes")

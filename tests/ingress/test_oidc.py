@@ -14,8 +14,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fastapi_events.errors import ConfigurationError, IngressUnauthorizedError
-from fastapi_events.ingress.oidc import GOOGLE_JWKS_URL, PubSubOIDCVerifier
-from tests.ingress.verifier_kit import KeyServer, hs256_token, jwks, key_server, request, rsa_key
+from fastapi_events.ingress.oidc import (
+    GOOGLE_JWKS_URL,
+    INGRESS_INSTALL_HINT,
+    PubSubOIDCVerifier,
+)
+from tests.ingress.verifier_kit import (
+    KeyServer,
+    hs256_token,
+    jwks,
+    key_server,
+    request,
+    rsa_key,
+    run_python,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -257,3 +269,15 @@ def test_bad_arguments_fail_at_construction(options: dict[str, Any], words: str)
     with pytest.raises(ConfigurationError, match=r"pass e\.g\.|use https") as caught:
         PubSubOIDCVerifier(**arguments)
     assert words in str(caught.value)
+
+
+def test_missing_pyjwt_says_how_to_install() -> None:
+    """Without PyJWT, importing the module works; constructing the verifier names the extra."""
+    code = (
+        "import sys\nsys.modules['jwt'] = None\n"
+        "from fastapi_events.ingress.oidc import PubSubOIDCVerifier\n"
+        "try:\n    PubSubOIDCVerifier('https://a.example')\nexcept ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert run_python(code) == INGRESS_INSTALL_HINT
+    assert "pip install 'fastapi-events[ingress]'" in INGRESS_INSTALL_HINT

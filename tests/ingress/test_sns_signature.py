@@ -15,8 +15,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from fastapi_events.errors import ConfigurationError, IngressUnauthorizedError
-from fastapi_events.ingress.sns_signature import SNSSignatureVerifier
-from tests.ingress.verifier_kit import KeyServer, certificate_pem, key_server, request, rsa_key
+from fastapi_events.ingress.sns_signature import INGRESS_INSTALL_HINT, SNSSignatureVerifier
+from tests.ingress.verifier_kit import (
+    KeyServer,
+    certificate_pem,
+    key_server,
+    request,
+    rsa_key,
+    run_python,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -305,3 +312,14 @@ def test_bad_arguments_fail_at_construction(options: dict[str, Any], words: str)
     with pytest.raises(ConfigurationError, match=r"pass e\.g\.|leave it out") as caught:
         SNSSignatureVerifier(**options)
     assert words in str(caught.value)
+
+
+def test_missing_cryptography_says_how_to_install() -> None:
+    """Without cryptography, importing the module works; constructing the verifier names the
+    extra."""
+    code = (
+        "import sys\nsys.modules['cryptography'] = None\n"
+        "from fastapi_events.ingress.sns_signature import SNSSignatureVerifier\n"
+        "try:\n    SNSSignatureVerifier()\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    assert run_python(code) == INGRESS_INSTALL_HINT

@@ -8,12 +8,17 @@ import datetime
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
+import ssl
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,6 +77,48 @@ def certificate_pem(number: int, *, days: tuple[int, int] = (-1, 30)) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def tls_contexts(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
+    key = rsa_key(3)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (directory / "cert.pem").write_bytes(pem)
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return server, ssl.create_default_context(cadata=pem.decode())
+
+
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter; its stdout, stripped."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    return result.stdout.strip()
+
+
 def request(headers: Mapping[str, str], body: bytes = b"{}") -> IngressRequest:
     """A POST to the ingress with these (lower-case) headers."""
     return IngressRequest(method="POST", path="/events", headers=dict(headers), body=body)
@@ -83,6 +130,7 @@ class KeyServer:
     def __init__(self, port: int) -> None:
         self.port = port
         self.bodies: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
         self.hits: Counter[str] = Counter()
         self.lock = threading.Lock()
 
@@ -95,9 +143,14 @@ class KeyServer:
         return response.content
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client refusing our certificate is a test's point: no traceback on stderr."""
+
+
 @contextmanager
-def key_server() -> Iterator[KeyServer]:
-    """A running :class:`KeyServer`, shut down at exit."""
+def key_server(tls: ssl.SSLContext | None = None) -> Iterator[KeyServer]:
+    """A running :class:`KeyServer` (HTTPS with the server context ``tls``), shut down at exit."""
     state: list[KeyServer] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -106,6 +159,13 @@ def key_server() -> Iterator[KeyServer]:
             with served.lock:
                 served.hits[self.path] += 1
                 body = served.bodies.get(self.path)
+                location = served.redirects.get(self.path)
+            if location is not None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Length", str(len(body or b"")))
             self.end_headers()
@@ -114,7 +174,12 @@ def key_server() -> Iterator[KeyServer]:
         def log_message(self, *args: Any) -> None:  # keep test output quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _QuietServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        # The handshake happens in the handler thread (a failed one is closed cleanly there).
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     state.append(KeyServer(server.server_address[1]))
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
