@@ -34,10 +34,11 @@ class CertificateCache:
         entry = self._entries.get(url)
         if entry is None:
             entry = await self._load(url)
-        self._entries.move_to_end(url)
+        else:
+            self._entries.move_to_end(url)
         key, not_after = entry
         if _now() > not_after:
-            del self._entries[url]
+            self._entries.pop(url, None)
             raise IngressUnauthorizedError("the SNS signing certificate has expired")
         return key
 

@@ -49,7 +49,12 @@ _ENVELOPE = ("Signature", "SignatureVersion", "SigningCertURL")
 
 def string_to_sign(message: Mapping[str, Any]) -> bytes:
     """The bytes SNS signs: ``name\\nvalue\\n`` for each signed field of the message's
-    type, in the documented order (``Subject`` only when present)."""
+    type, in the documented order (``Subject`` only when present).
+
+    Raises:
+        KeyError: the message lacks ``Type``, its type is unknown, or a signed field is
+            missing (:class:`SNSSignatureVerifier` checks all three first).
+    """
     lines: list[str] = []
     for name in SIGNED_FIELDS[message["Type"]]:
         if name in _OPTIONAL and message.get(name) is None:
