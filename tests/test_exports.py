@@ -111,6 +111,8 @@ LIGHT_MODULES = [
     "fastapi_events.ingress",
     "fastapi_events.ingress.app",
     "fastapi_events.ingress.hmac",
+    "fastapi_events.ingress.oidc",
+    "fastapi_events.ingress.sns_signature",
     "fastapi_events.consumers.redis",
     "fastapi_events.consumers.kafka",
     "fastapi_events.consumers.nats",
@@ -130,6 +132,8 @@ HEAVY = [
     "aio_pika",
     "nats",
     "aiormq",
+    "jwt",
+    "cryptography",
 ]
 
 

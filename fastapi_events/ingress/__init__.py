@@ -8,9 +8,11 @@ otherwise.
 
 Example::
 
-    from fastapi_events.ingress import EventIngress, HMACVerifier
+    from fastapi_events.ingress import EventIngress, HMACVerifier, PubSubOIDCVerifier
 
     ingress = EventIngress(handlers=[local_handler], verifier=HMACVerifier(secret))
+    # Pub/Sub push: verifier=PubSubOIDCVerifier(audience="https://svc.example/events")
+    # SNS: verifier=SNSSignatureVerifier(topic_arns=[topic_arn])
     app = FastAPI(lifespan=ingress.lifespan)
     app.add_route("/events", ingress, methods=["POST"])
 
@@ -26,6 +28,8 @@ from ._request import IngressRequest, Verifier
 from ._sns import SNSSubscriptionMessage
 from .app import ALLOW_UNAUTHENTICATED, DEFAULT_MAX_BODY_BYTES, FORMATS, EventIngress
 from .hmac import HMACVerifier
+from .oidc import PubSubOIDCVerifier
+from .sns_signature import SNSSignatureVerifier
 
 __all__ = [
     "ALLOW_UNAUTHENTICATED",
@@ -35,6 +39,8 @@ __all__ = [
     "HMACVerifier",
     "IngressRequest",
     "IngressStats",
+    "PubSubOIDCVerifier",
+    "SNSSignatureVerifier",
     "SNSSubscriptionMessage",
     "Verifier",
 ]
