@@ -91,6 +91,16 @@ class AmqpLink:
                     await self._reopen()
         return self._exchange
 
+    @property
+    def channel(self) -> Any:
+        """The current channel (after :meth:`exchange`), ``None`` before."""
+        return self._channel
+
+    @property
+    def lost(self) -> asyncio.Future[None] | None:
+        """Done once the current channel's connection has closed."""
+        return self._lost
+
     async def confirm(
         self, publishes: Sequence[asyncio.Future[Any]], timeout: float
     ) -> list[BaseException | None]:
