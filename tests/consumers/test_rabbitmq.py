@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -21,6 +22,7 @@ from fastapi_events.serialization import CloudEventsFormat, MessageFormat
 from tests.accounting import Ledger
 from tests.consumers.kit import Calls, scripted, until
 from tests.servers.rabbitmq_server import CLEANUP_TIMEOUT, Topology
+from tests.servers.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.broker]
 
@@ -44,7 +46,8 @@ async def make_consumer(rabbitmq: Topology, source: str) -> AsyncIterator[MakeCo
     def make(handlers: list[Any], **options: Any) -> RabbitMQConsumer:
         options.setdefault("backoff", 0)
         options.setdefault("exchange", source)
-        consumer = RabbitMQConsumer(queue, handlers=handlers, url=rabbitmq.url, **options)
+        options.setdefault("url", rabbitmq.url)
+        consumer = RabbitMQConsumer(queue, handlers=handlers, **options)
         rabbitmq.queues += [queue, *map(consumer.topology.retry_queue, consumer.retry_delays)]
         rabbitmq.exchanges.append(consumer.topology.retry_exchange)
         made.append(consumer)
@@ -334,3 +337,32 @@ def test_retry_delays_round_up_to_a_power_of_two_milliseconds() -> None:
         1024,
         300000,
     ]
+
+
+async def test_a_lost_connection_is_reopened_and_nothing_is_lost(
+    rabbitmq: Topology, source: str, make_consumer: MakeConsumer
+) -> None:
+    """The broker gone mid-handling (a proxy cut): the acknowledgement cannot be sent, so
+    RabbitMQ delivers that message again (deduplicated); once it is back the consumer
+    subscribes again and takes new messages. Every event is handled once."""
+    proxy = await TcpProxy(urlsplit(rabbitmq.url).port or 5672).start()
+    gate = asyncio.Event()
+    first, later = order(1), order(2)
+    calls = Calls()
+    consumer = make_consumer(
+        [_gated(gate, {first.id}, calls)], url=proxy.url_for(rabbitmq.url), deduplicate=True
+    )
+    try:
+        async with consumer:
+            await forward(rabbitmq.url, source, [first])
+            await until(lambda: calls.started)
+            await proxy.cut()
+            gate.set()  # handled, but its channel is gone: no ack reaches RabbitMQ
+            await until(lambda: calls.finished)
+            await proxy.restore()
+            await forward(rabbitmq.url, source, [later])
+            await until(lambda: consumer.stats.duplicates == 1 and len(calls.finished) == 2)
+    finally:
+        await proxy.close()
+    assert [e.id for e in calls.finished] == [first.id, later.id]
+    assert await depth(rabbitmq, consumer.queue) == 0
