@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
+from ..errors import ConfigurationError
 from ._delivery import Delivery
 from ._handling import IN_FLIGHT_PAUSE
 from ._options import Backoff
@@ -27,6 +28,7 @@ __all__ = [
     "DELIVERY_COUNT_HEADER",
     "RETRIES_HEADER",
     "Topology",
+    "check_names",
     "delivery_of",
     "retry_bucket",
     "retry_buckets",
@@ -164,3 +166,21 @@ def _count(value: Any) -> int:
         return max(int(value), 0)
     except ValueError:
         return 0
+
+
+def check_names(queue: object, routing_keys: object, arguments: object) -> None:
+    if not isinstance(queue, str) or not queue:
+        raise ConfigurationError(
+            f"queue must be a non-empty str (the queue's name), got {type(queue).__name__}"
+        )
+    if isinstance(routing_keys, (str, bytes)) or not isinstance(routing_keys, Sequence):
+        raise ConfigurationError(
+            f"routing_keys must be a list of str (e.g. ['order.*']), "
+            f"got {type(routing_keys).__name__}"
+        )
+    if not all(isinstance(key, str) for key in routing_keys):
+        raise ConfigurationError("routing_keys must hold only str binding keys")
+    if arguments is not None and not isinstance(arguments, Mapping):
+        raise ConfigurationError(
+            f"queue_arguments must be a dict of x- arguments, got {type(arguments).__name__}"
+        )

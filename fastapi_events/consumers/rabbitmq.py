@@ -16,11 +16,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._redact import capped_repr, capped_text, describe_handler
-from ..errors import ConfigurationError
 from ..handlers._amqp_link import AmqpLink, ExchangeSettings, check_options
 from ..handlers.rabbitmq import DEFAULT_URL, _import_aio_pika
 from ._delivery import Delivery
-from ._rabbitmq_topology import Topology, delivery_of, retry_bucket, retry_buckets, retry_copy
+from ._rabbitmq_topology import (
+    Topology,
+    check_names,
+    delivery_of,
+    retry_bucket,
+    retry_buckets,
+    retry_copy,
+)
 from .base import Consumer
 
 __all__ = ["RabbitMQConsumer"]
@@ -109,7 +115,7 @@ class RabbitMQConsumer(Consumer):
         **options: Any,
     ) -> None:
         self._aio_pika = _import_aio_pika()
-        _check_names(queue, routing_keys, queue_arguments)
+        check_names(queue, routing_keys, queue_arguments)
         check_options(
             self._aio_pika,
             url=url,
@@ -134,7 +140,7 @@ class RabbitMQConsumer(Consumer):
             connect_kwargs=dict(connect_kwargs or {}),
         )
         self._buffer: deque[Any] = deque()
-        self._arrived = asyncio.Event()
+        self._arrival: asyncio.Future[None] | None = None  # done when a message arrives
         self._consuming: Any = None  # the channel consumed on
 
     def describe(self) -> str:
@@ -158,15 +164,21 @@ class RabbitMQConsumer(Consumer):
         self._consuming = None
         await self._link.close()
 
+    def ready(self, max_messages: int) -> list[Delivery]:
+        """Messages RabbitMQ pushed that are not taken yet (up to ``max_messages``)."""
+        buffer, taken = self._buffer, list[Delivery]()
+        if self._consuming is not None and self._consuming.is_closed:
+            return taken  # receive() subscribes again first
+        while buffer and len(taken) < max_messages:
+            taken.append(delivery_of(buffer.popleft(), self.queue))
+        return taken
+
     async def receive(self, max_messages: int) -> list[Delivery]:
         """Messages pushed by RabbitMQ, waiting a while for the first one."""
         await self._subscribe()
         if not self._buffer:
             await self._wait_for_arrival()
-        buffer, taken = self._buffer, list[Delivery]()
-        while buffer and len(taken) < max_messages:
-            taken.append(delivery_of(buffer.popleft(), self.queue))
-        return taken
+        return self.ready(max_messages)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """``basic.ack`` each message."""
@@ -220,27 +232,36 @@ class RabbitMQConsumer(Consumer):
 
     async def _on_message(self, message: Any) -> None:
         self._buffer.append(message)
-        self._arrived.set()
+        arrival = self._arrival
+        if arrival is not None and not arrival.done():
+            arrival.set_result(None)
 
     async def _wait_for_arrival(self) -> None:
-        self._arrived.clear()
-        arrival = asyncio.ensure_future(self._arrived.wait())
+        """Wait up to a poll for a message (or the connection's loss); then let the other
+        messages of the same read arrive too, to be received together."""
+        arrival = self._arrival = asyncio.get_running_loop().create_future()
         lost = self._link.lost
         waiting: set[asyncio.Future[Any]] = {arrival} if lost is None else {arrival, lost}
         try:
             await asyncio.wait(waiting, timeout=_POLL, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            arrival.cancel()
+            self._arrival = None
+        await asyncio.sleep(0)
 
     async def _settle(self, deliveries: Sequence[Delivery], method: str, **options: Any) -> None:
         """Send ``method`` (``basic_ack``, ``basic_nack``) for each delivery, on its own
         channel, without waiting for each frame to be written; bounded in time."""
         if not deliveries:
             return
-        sending = asyncio.ensure_future(self._send_each(deliveries, method, options))
-        [error] = await self._link.confirm([sending], _SETTLE_TIMEOUT)
-        if error is not None:
-            raise error
+        # aiormq may wait forever to queue a frame for a connection lost meanwhile: bounded
+        # by cancelling this (the settling) task; its messages are delivered again.
+        timer = asyncio.get_running_loop().call_later(
+            _SETTLE_TIMEOUT, _cancel, asyncio.current_task()
+        )
+        try:
+            await self._send_each(deliveries, method, options)
+        finally:
+            timer.cancel()
 
     async def _send_each(
         self, deliveries: Sequence[Delivery], method: str, options: dict[str, Any]
@@ -261,19 +282,6 @@ class RabbitMQConsumer(Consumer):
             )
 
 
-def _check_names(queue: object, routing_keys: object, arguments: object) -> None:
-    if not isinstance(queue, str) or not queue:
-        raise ConfigurationError(
-            f"queue must be a non-empty str (the queue's name), got {type(queue).__name__}"
-        )
-    if isinstance(routing_keys, (str, bytes)) or not isinstance(routing_keys, Sequence):
-        raise ConfigurationError(
-            f"routing_keys must be a list of str (e.g. ['order.*']), "
-            f"got {type(routing_keys).__name__}"
-        )
-    if not all(isinstance(key, str) for key in routing_keys):
-        raise ConfigurationError("routing_keys must hold only str binding keys")
-    if arguments is not None and not isinstance(arguments, Mapping):
-        raise ConfigurationError(
-            f"queue_arguments must be a dict of x- arguments, got {type(arguments).__name__}"
-        )
+def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
