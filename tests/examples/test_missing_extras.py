@@ -24,6 +24,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("catalogue.py", "boto3", "aws,redis,examples"),
         ("catalogue.py", "redis", "aws,redis,examples"),
         ("sqs_consumer.py", "boto3", "aws,examples"),
+        ("rabbitmq_consumer.py", "aio_pika", "rabbitmq,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
