@@ -187,6 +187,8 @@ class RabbitMQConsumer(Consumer):
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
         """Publish each message to its retry queue, then acknowledge it; one whose
         publish failed is given back at once instead (``basic.nack``, requeue)."""
+        # One whose channel closed was given back by RabbitMQ already: no copy as well.
+        retries = [(delivery, delay) for delivery, delay in retries if _open(delivery)]
         exchange = await self._link.exchange()
         channel = self._link.channel
         cap = self.backoff.cap
@@ -280,6 +282,14 @@ class RabbitMQConsumer(Consumer):
                 self.describe(),
                 closed,
             )
+
+
+def _open(delivery: Delivery) -> bool:
+    try:
+        delivery.receipt.channel  # noqa: B018 (aio-pika raises once the channel closed)
+    except RuntimeError:  # aiormq's ChannelInvalidStateError
+        return False
+    return True
 
 
 def _cancel(task: asyncio.Task[Any] | None) -> None:
