@@ -46,6 +46,8 @@ def body_and_attributes(
     message: Any, attributes: Mapping[str, Any] | None
 ) -> tuple[str | bytes, dict[str, str]]:
     """The body and attributes of ``message`` (see :func:`fastapi_events.serialization.decode`)."""
+    if _is_amqp(message):  # first: what a RabbitMQ consumer decodes for every message
+        return message.body, message_attributes(message)
     if isinstance(message, Mapping) and "Body" in message:
         envelope = _sns_envelope(message["Body"])
         if envelope is not None:
@@ -61,8 +63,6 @@ def body_and_attributes(
         return message.data, header_attributes(message.headers)
     if _is_kafka_record(message):
         return _from_kafka_record(message)
-    if _is_amqp(message):
-        return message.body, message_attributes(message)
     return message, message_attributes(attributes or {})
 
 
@@ -72,6 +72,9 @@ def message_attributes(message: Any) -> dict[str, str]:
     a Pub/Sub message or a decoded event (``.attributes``), a Redis stream entry's fields,
     an AMQP or NATS message (its ``.headers``), or a mapping of attributes (SQS- or SNS-shaped
     values, or plain strings)."""
+    if _is_amqp(message):
+        raw = message.headers or {}
+        return {_attribute_name(key): _attribute_value(value) for key, value in raw.items()}
     if _is_nats(message):
         return header_attributes(message.headers)
     if isinstance(message, Mapping):
@@ -88,8 +91,6 @@ def message_attributes(message: Any) -> dict[str, str]:
             raw = message
     elif _is_kafka_record(message):
         return _from_kafka_record(message)[1]
-    elif _is_amqp(message):
-        raw = message.headers or {}
     else:
         raw = getattr(message, "attributes", None) or {}
     return {_attribute_name(key): _attribute_value(value) for key, value in raw.items()}

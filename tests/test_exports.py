@@ -116,6 +116,7 @@ LIGHT_MODULES = [
     "fastapi_events.consumers.redis",
     "fastapi_events.consumers.kafka",
     "fastapi_events.consumers.nats",
+    "fastapi_events.consumers.rabbitmq",
     "fastapi_events.consume",
 ]
 #: What none of them may import.

@@ -29,6 +29,7 @@ from .base import Consumer
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
 from .kafka import KafkaConsumer
 from .nats import NATSConsumer
+from .rabbitmq import RabbitMQConsumer
 from .redis import RedisStreamConsumer
 from .sqs import SQSConsumer
 
@@ -41,6 +42,7 @@ __all__ = [
     "KafkaConsumer",
     "MemoryIdempotencyStore",
     "NATSConsumer",
+    "RabbitMQConsumer",
     "RedisStreamConsumer",
     "SQSConsumer",
 ]

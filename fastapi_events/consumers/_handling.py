@@ -20,13 +20,22 @@ from ._events import event_of, undecodable_event
 from ._options import Backoff
 from .idempotency import IdempotencyStore
 
-__all__ = ["ACK", "RELEASE", "RETRY", "Failure", "FailureRecorder", "Handling", "Verdict"]
+__all__ = [
+    "ACK",
+    "IN_FLIGHT_PAUSE",
+    "RELEASE",
+    "RETRY",
+    "Failure",
+    "FailureRecorder",
+    "Handling",
+    "Verdict",
+]
 
 logger = logging.getLogger("fastapi_events.consumers")
 
 ACK, RETRY, RELEASE = "ack", "retry", "release"
 #: Seconds at least before a copy of an event still being handled is delivered again.
-_IN_FLIGHT_PAUSE = 1.0
+IN_FLIGHT_PAUSE = 1.0
 #: ``(ACK | RETRY | RELEASE, seconds before the next delivery)``.
 Verdict = tuple[str, float]
 
@@ -101,7 +110,7 @@ class Handling:
         if event.id in self._active:
             # Redelivered while still being handled here (handling outlasted the
             # visibility timeout): never handled twice at once, nor buried under itself.
-            return RETRY, max(self.backoff.delay(1), _IN_FLIGHT_PAUSE)
+            return RETRY, max(self.backoff.delay(1), IN_FLIGHT_PAUSE)
         limit = self.max_deliveries
         if limit is not None and delivery.deliveries > limit:
             lost = RedeliveryLimitError(

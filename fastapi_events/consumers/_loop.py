@@ -97,7 +97,7 @@ class Loop:
         failures = 0
         while room := await self._room():
             try:
-                deliveries = await self._receive(room, stop)
+                deliveries = self.consumer.ready(room) or await self._receive(room, stop)
             except Exception:
                 failures += 1
                 pause = min(_MAX_PAUSE, 0.5 * 2.0 ** min(failures, 6))

@@ -156,6 +156,11 @@ class Consumer(Service):
         """Give ``deliveries`` back unhandled, for another delivery as soon as possible
         (at shutdown)."""
 
+    def ready(self, max_messages: int) -> list[Delivery]:
+        """Up to ``max_messages`` messages already received (a client that pushes them
+        buffers them), taken without waiting; ``[]`` (the default): call :meth:`receive`."""
+        return []
+
     def abandon(self, receiving: asyncio.Task[list[Delivery]]) -> None:
         """A receive was still waiting when :meth:`stop` ran out of time: make sure what
         it returns is given back (default: cancel it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -17,9 +18,12 @@ from typing import Any
 from .._redact import capped_repr
 from ..errors import ConfigurationError
 
-__all__ = ["AmqpLink", "ExchangeSettings", "check_options"]
+__all__ = ["LOST", "AmqpLink", "ExchangeSettings", "check_options"]
 
 _CLOSE_TIMEOUT = 5.0
+_CANCEL_ROUNDS, _CANCEL_GRACE = 3, 0.5  # see _cancel()
+#: The error of a message whose connection was lost before RabbitMQ confirmed it.
+LOST = "the connection to RabbitMQ was lost before the message was confirmed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,9 @@ class AmqpLink:
         self._exchange: Any = None
         self._stale = False
         self._lock = asyncio.Lock()
+        # Done when the connection of the current channel closes (see confirm()).
+        self._lost: asyncio.Future[None] | None = None
+        self._watched: Any = None  # the connection whose close_callbacks hold _on_lost
 
     async def exchange(self) -> Any:
         """The exchange object to publish with, reconnecting first if the link is down.
@@ -83,6 +90,41 @@ class AmqpLink:
                 if not self._usable():
                     await self._reopen()
         return self._exchange
+
+    @property
+    def channel(self) -> Any:
+        """The current channel (after :meth:`exchange`), ``None`` before."""
+        return self._channel
+
+    @property
+    def lost(self) -> asyncio.Future[None] | None:
+        """Done once the current channel's connection has closed."""
+        return self._lost
+
+    async def confirm(
+        self, publishes: Sequence[asyncio.Future[Any]], timeout: float
+    ) -> list[BaseException | None]:
+        """Wait for ``publishes`` (each publishing one message and awaiting its confirm);
+        each one's error, ``None`` for a confirmed one.
+
+        Those still waiting when the connection closes, or after ``timeout`` seconds, are
+        cancelled and fail with :class:`ConnectionError` or :class:`asyncio.TimeoutError`:
+        aiormq 6 (aio-pika 9) can wait forever for a frame to be written on a connection
+        that was lost meanwhile (mosquito/aiormq#176).
+        """
+        lost = self._lost
+        gathering = asyncio.gather(*publishes, return_exceptions=True)
+        waiting: set[asyncio.Future[Any]] = {gathering} if lost is None else {gathering, lost}
+        try:
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not gathering.done():
+                await _cancel(publishes)
+        if lost is not None and lost.done():
+            reason: BaseException = ConnectionError(LOST)
+        else:
+            reason = asyncio.TimeoutError(f"no confirm within {timeout}s")
+        return [_error(publish, reason) for publish in publishes]
 
     def reset(self) -> None:
         """Give up this connection (a send on it failed or timed out): the next
@@ -108,6 +150,7 @@ class AmqpLink:
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(channel.close(), _CLOSE_TIMEOUT)
+        self._unwatch()
         if self._given is None:
             await self._drop_connection()
 
@@ -115,6 +158,8 @@ class AmqpLink:
         return (
             not self._stale
             and self._exchange is not None
+            and self._lost is not None
+            and not self._lost.done()
             and not self._channel.is_closed
             and _alive(self._connection)
         )
@@ -124,10 +169,28 @@ class AmqpLink:
             self._stale = False
             await self.close()
             self._connection = await self._connect()
+        self._watch(self._connection)
         self._channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
         self._exchange = await self._declare(self._channel)
+
+    def _watch(self, connection: Any) -> None:
+        """A new ``_lost`` future, done when ``connection`` closes."""
+        self._lost = asyncio.get_running_loop().create_future()
+        if self._watched is not connection:
+            self._unwatch()
+            connection.close_callbacks.add(self._on_lost)
+            self._watched = connection
+
+    def _unwatch(self) -> None:
+        watched, self._watched = self._watched, None
+        if watched is not None:
+            watched.close_callbacks.discard(self._on_lost)
+
+    def _on_lost(self, *_: Any) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
     async def _connect(self) -> Any:
         if self._given is not None:
@@ -153,6 +216,36 @@ class AmqpLink:
         if connection is not None and connection is not self._given:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), _CLOSE_TIMEOUT)
+
+
+async def _cancel(publishes: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel ``publishes`` and wait (briefly) until they end. Cancelled again if needed:
+    before Python 3.12 ``asyncio.wait_for`` (aiormq uses it) may swallow a cancellation
+    arriving as its operation finishes, and the publish then waits on. One that still
+    does not end is left behind, its outcome observed when it comes."""
+    for _ in range(_CANCEL_ROUNDS):
+        pending = [publish for publish in publishes if not publish.done()]
+        if not pending:
+            return
+        for publish in pending:
+            publish.cancel()
+        await asyncio.wait(pending, timeout=_CANCEL_GRACE)
+    for publish in publishes:
+        if not publish.done():
+            publish.add_done_callback(_observe)
+
+
+def _observe(publish: asyncio.Future[Any]) -> None:
+    if not publish.cancelled():
+        publish.exception()  # retrieved: no "exception was never retrieved" warning
+
+
+def _error(publish: asyncio.Future[Any], reason: BaseException) -> BaseException | None:
+    """The error of a finished publish; ``reason`` for one :meth:`AmqpLink.confirm`
+    cancelled (or left behind)."""
+    if not publish.done() or publish.cancelled():
+        return reason
+    return publish.exception()
 
 
 def _alive(connection: Any) -> bool:

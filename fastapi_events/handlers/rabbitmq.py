@@ -234,14 +234,15 @@ class RabbitMQForwardHandler(Forwarder):
     ) -> SendResult:
         """Publish every message, then await their confirms; each failure is its own."""
         exchange = await client.exchange()
-        outcomes = await asyncio.gather(
-            *(self._publish(exchange, destination, message) for message in batch),
-            return_exceptions=True,
-        )
+        publishes = [
+            asyncio.ensure_future(self._publish(exchange, destination, message))
+            for message in batch
+        ]
+        errors = await client.confirm(publishes, self.publish_timeout)
         failed = [
-            self._failure(client, message, outcome, destination)
-            for message, outcome in zip(batch, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
+            self._failure(client, message, error, destination)
+            for message, error in zip(batch, errors, strict=True)
+            if error is not None
         ]
         return SendResult(failed)
 

@@ -27,6 +27,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("kafka_consumer.py", "aiokafka", "kafka,examples"),
         ("nats_consumer.py", "nats", "nats,examples"),
         ("http_ingress.py", "uvicorn", "examples"),
+        ("rabbitmq_consumer.py", "aio_pika", "rabbitmq,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:

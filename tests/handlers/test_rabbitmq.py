@@ -24,7 +24,7 @@ from fastapi_events.handlers.rabbitmq import (
 )
 from fastapi_events.serialization import CloudEventsFormat, SerializationError, decode
 from tests.handlers.forwarders import forward
-from tests.servers.rabbitmq_server import Topology
+from tests.servers.rabbitmq_server import CLEANUP_TIMEOUT, Topology
 from tests.servers.redis_server import free_port
 from tests.servers.tcp_proxy import TcpProxy
 
@@ -48,7 +48,7 @@ async def make_handler(amqp_url: str) -> AsyncIterator[MakeHandler]:
 
     yield make
     for handler in made:
-        await handler.aclose()
+        await asyncio.wait_for(handler.aclose(), CLEANUP_TIMEOUT)
 
 
 def _spy(handler: RabbitMQForwardHandler) -> list[Event]:

@@ -7,11 +7,17 @@
 * ``rabbitmq``: a :class:`Topology` on its own connection: unique exchange names, queues
   bound to them, the messages they hold; everything it named is deleted after the test.
 * ``RabbitMQProcess``: a broker of the session's own (see ``../shared/docs/brokers.md``).
+
+An async test using the broker fails after :data:`TEST_TIMEOUT` seconds inside its own
+event loop, and the teardowns here are bounded too: pytest-timeout's signal, raised
+inside a running loop, leaves the anyio runner stuck and would stall the rest of the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import os
 import signal
@@ -19,7 +25,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,12 @@ import pytest
 
 from tests.servers.redis_server import free_port, missing
 
-__all__ = ["RabbitMQProcess", "Topology", "amqp_url", "answers", "rabbitmq"]
+__all__ = ["TEST_TIMEOUT", "RabbitMQProcess", "Topology", "amqp_url", "answers", "rabbitmq"]
+
+#: Seconds an async test on the broker may run (tests take well under 10 s).
+TEST_TIMEOUT = 30.0
+#: Seconds a fixture's clean-up on the broker may take.
+CLEANUP_TIMEOUT = 10.0
 
 RABBITMQ_URL_ENV = "FASTAPI_EVENTS_RABBITMQ_URL"
 _SHARED = "amqp://guest:guest@127.0.0.1:5672/"
@@ -126,6 +137,32 @@ class RabbitMQProcess:
                 process.wait()
         self._processes.clear()
         self._dir.cleanup()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[object]:
+    """Run async tests that use the broker under :data:`TEST_TIMEOUT`."""
+    test = pyfuncitem.obj
+    if "amqp_url" in pyfuncitem.fixturenames and inspect.iscoroutinefunction(test):
+        pyfuncitem.obj = _bounded(test)
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = test
+
+
+def _bounded(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def bounded(**kwargs: Any) -> None:
+        running = asyncio.ensure_future(test(**kwargs))
+        done, _ = await asyncio.wait({running}, timeout=TEST_TIMEOUT)
+        if not done:
+            running.cancel()
+            await asyncio.wait({running}, timeout=CLEANUP_TIMEOUT)
+            pytest.fail(f"the test did not finish within {TEST_TIMEOUT}s (cancelled)")
+        running.result()
+
+    return bounded
 
 
 @pytest.fixture(scope="session")
@@ -228,4 +265,4 @@ async def rabbitmq(amqp_url: str) -> AsyncIterator[Topology]:
     try:
         yield topology
     finally:
-        await topology.clean()
+        await asyncio.wait_for(topology.clean(), CLEANUP_TIMEOUT)
