@@ -27,6 +27,7 @@ from ._delivery import ConsumerStats, Delivery
 from ._events import UNDECODABLE_EVENT
 from .base import Consumer
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
+from .pubsub import PubSubConsumer
 from .redis import RedisStreamConsumer
 from .sqs import SQSConsumer
 
@@ -37,6 +38,7 @@ __all__ = [
     "Delivery",
     "IdempotencyStore",
     "MemoryIdempotencyStore",
+    "PubSubConsumer",
     "RedisStreamConsumer",
     "SQSConsumer",
 ]
