@@ -7,6 +7,12 @@ thread-safe buffer and wakes the event loop at most once per batch (one
 loop takes them with :meth:`Inbox.take`. :class:`InlineScheduler` runs the callback on the
 thread that received the messages, without the client's default thread pool: the
 callback only appends to a buffer, so another thread hop would be pure overhead.
+
+Giving messages back (a nack) while the stream is open would have Pub/Sub deliver them
+again at once, to the same stream that is shutting down. So what a stopping consumer
+gives back waits in the inbox, and the client nacks it while it shuts down, after the
+stream stopped receiving: the scheduler's ``shutdown`` returns it, as the messages it
+never dispatched (see ``StreamingPullManager._shutdown``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ class Inbox:
 
     Once :meth:`close` d, a message that still arrives is nacked at once (given back
     unhandled) rather than kept.
+
+    Attributes:
+        untaken: how many messages :meth:`close` found that were never taken.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -39,6 +48,8 @@ class Inbox:
         self._closed = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None  # touched on the loop only
+        self._returns: list[Any] = []
+        self.untaken = 0
 
     # --- the client's threads --------------------------------------------------------------
 
@@ -96,21 +107,35 @@ class Inbox:
             finally:
                 self._waiter = None
 
+    def give_back_later(self, messages: list[Any]) -> None:
+        """Keep ``messages`` to give back when the stream has stopped (at once if it has)."""
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._returns.extend(messages)
+        if closed:
+            for message in messages:
+                message.nack()
+
     def close(self) -> list[Any]:
-        """Accept no more messages; the ones not taken (to give back)."""
+        """Accept no more messages; those to give back: the ones not taken, and those
+        kept by :meth:`give_back_later`."""
         with self._lock:
             self._closed = True
-            left = list(self._messages)
+            left, self._returns = [*self._messages, *self._returns], []
+            self.untaken += len(self._messages)
             self._messages.clear()
         return left
 
 
 class InlineScheduler:
     """A scheduler for ``SubscriberClient.subscribe`` that calls the callback right away,
-    on the thread that received the message (the callback must not block)."""
+    on the thread that received the message (the callback must not block), and closes
+    ``inbox`` when the client shuts down."""
 
-    def __init__(self) -> None:
+    def __init__(self, inbox: Inbox) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._inbox = inbox
 
     @property
     def queue(self) -> queue.Queue[Any]:
@@ -128,5 +153,6 @@ class InlineScheduler:
                 message.nack()
 
     def shutdown(self, await_msg_callbacks: bool = False) -> list[Any]:
-        """Nothing is ever pending here: no message to give back."""
-        return []
+        """The stream stopped receiving: close the inbox; what it gives back is for the
+        client to nack."""
+        return self._inbox.close()

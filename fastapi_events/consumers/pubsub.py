@@ -175,22 +175,24 @@ class PubSubConsumer(Consumer):
             self.subscription_path,
             inbox.put,
             flow_control=self.flow_control,
-            scheduler=InlineScheduler(),
+            scheduler=InlineScheduler(inbox),
         )
         stream.add_done_callback(lambda done: inbox.fail(_ended(done)))
         self._inbox, self._stream = inbox, stream
 
     async def disconnect(self) -> None:
-        """Nack what was received and not handed over, close the stream (which sends the
-        last acknowledgements), then the client (not one passed in)."""
+        """Close the stream: it stops receiving, nacks what was given back or never
+        handed over, and sends the last acknowledgements; then close the client (not one
+        passed in)."""
         inbox, stream, client = self._inbox, self._stream, self._client
         self._inbox = self._stream = self._client = None
-        for message in inbox.close() if inbox is not None else ():
-            self.stats.received += 1
-            self.stats.released += 1
-            message.nack()
         if stream is not None:
             await _close(stream)
+        if inbox is not None:
+            for message in inbox.close():  # only if the client did not shut down in time
+                message.nack()
+            self.stats.received += inbox.untaken
+            self.stats.released += inbox.untaken
         if client is not None and client is not self._given_client:
             await asyncio.to_thread(client.close)
 
@@ -208,12 +210,9 @@ class PubSubConsumer(Consumer):
         return [self._delivery(message) for message in messages]
 
     def _reopen(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.cancel()
-        if self._inbox is not None:
-            for message in self._inbox.close():
-                message.nack()
+        """After the stream failed (and its client nacked what was in the inbox)."""
+        if self._stream is not None:
+            self._stream.cancel()
         self._open()
 
     def _delivery(self, message: Any) -> Delivery:
@@ -242,9 +241,13 @@ class PubSubConsumer(Consumer):
             message.drop()  # no more lease extensions: the deadline is the delay
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Nack the messages: Pub/Sub delivers them again at once."""
-        for delivery in deliveries:
-            delivery.receipt.nack()
+        """Nack the messages once the stream has stopped receiving (when it closes):
+        Pub/Sub delivers them again at once, to another subscriber."""
+        if self._inbox is None:
+            for delivery in deliveries:
+                delivery.receipt.nack()
+            return
+        self._inbox.give_back_later([delivery.receipt for delivery in deliveries])
 
 
 def _ended(stream: Any) -> BaseException:
