@@ -110,6 +110,7 @@ LIGHT_MODULES = [
     "fastapi_events.consumers.sqs",
     "fastapi_events.ingress",
     "fastapi_events.consumers.redis",
+    "fastapi_events.consumers.pubsub",
     "fastapi_events.consume",
 ]
 #: What none of them may import.
