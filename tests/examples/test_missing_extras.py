@@ -24,6 +24,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("catalogue.py", "boto3", "aws,redis,examples"),
         ("catalogue.py", "redis", "aws,redis,examples"),
         ("sqs_consumer.py", "boto3", "aws,examples"),
+        ("pubsub_consumer.py", "google.cloud.pubsub_v1", "google,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:
