@@ -92,6 +92,7 @@ class Inbox:
 
         Raises:
             BaseException: the stream failed (what it failed with), once.
+            ConnectionError: the inbox is closed and empty.
         """
         while True:
             with self._lock:
@@ -99,6 +100,8 @@ class Inbox:
                     count = min(limit, len(self._messages))
                     return [self._messages.popleft() for _ in range(count)]
                 error, self._error = self._error, None
+                if error is None and self._closed:
+                    error = ConnectionError("the streaming pull has ended")
             if error is not None:
                 raise error
             self._waiter = self._loop.create_future()

@@ -202,9 +202,7 @@ class PubSubConsumer(Consumer):
         assert self._inbox is not None
         try:
             messages = await self._inbox.take(max_messages)
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
+        except Exception:
             self._reopen()
             raise
         return [self._delivery(message) for message in messages]
@@ -229,15 +227,16 @@ class PubSubConsumer(Consumer):
             forget(delivery.message_id)
 
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
-        """Set each message's ack deadline to its delay and let go of it; or nack it (a
-        delay under a second, or the subscription's retry policy in charge)."""
+        """Set each message's ack deadline to its delay (whole seconds, rounded up) and
+        let go of it; or nack it (no delay, or the subscription's retry policy in charge)."""
         for delivery, delay in retries:
             self._attempts.failed(delivery.message_id, delivery.deliveries)
             message = delivery.receipt
-            if self._nack_retries or delay < 1.0:
+            seconds = min(MAX_ACK_DEADLINE, math.ceil(delay))
+            if self._nack_retries or seconds <= 0:
                 message.nack()
                 continue
-            message.modify_ack_deadline(min(MAX_ACK_DEADLINE, math.ceil(delay)))
+            message.modify_ack_deadline(seconds)
             message.drop()  # no more lease extensions: the deadline is the delay
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:

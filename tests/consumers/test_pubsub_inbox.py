@@ -61,7 +61,8 @@ async def test_a_failed_stream_raises_in_take_once() -> None:
 
 async def test_close_gives_back_the_untaken_and_the_kept_then_nacks_latecomers() -> None:
     """The scheduler's shutdown returns what was never taken and what was kept to give
-    back; a message arriving (or given back) after that is nacked at once."""
+    back; a message arriving (or given back) after that is nacked at once, and taking
+    from the closed inbox fails instead of waiting for ever."""
     inbox = Inbox(asyncio.get_running_loop())
     scheduler = InlineScheduler(inbox)
     untaken, kept, late, later = (Message(n) for n in ("untaken", "kept", "late", "later"))
@@ -72,6 +73,8 @@ async def test_close_gives_back_the_untaken_and_the_kept_then_nacks_latecomers()
     scheduler.schedule(inbox.put, late)
     inbox.give_back_later([later])
     assert (late.nacked, later.nacked, untaken.nacked, kept.nacked) == (1, 1, 0, 0)
+    with pytest.raises(ConnectionError):
+        await inbox.take(1)
 
 
 async def test_a_callback_that_fails_nacks_its_message() -> None:
