@@ -1,18 +1,24 @@
-"""The thread bridge of PubSubConsumer (Inbox, InlineScheduler) and its delivery counts,
-with stand-in messages: no emulator needed."""
+"""The thread bridge of PubSubConsumer (Inbox, InlineScheduler), its delivery counts and
+its recovery from a failed stream, with stand-in messages and client: no emulator needed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
+from fastapi_events._event import Event
+from fastapi_events.consumers import PubSubConsumer
 from fastapi_events.consumers._pubsub_attempts import Attempts
 from fastapi_events.consumers._pubsub_inbox import Inbox, InlineScheduler
 from fastapi_events.handlers.gcp import GOOGLE_INSTALL_HINT
+from tests.consumers.kit import scripted, until
 
 pytestmark = pytest.mark.anyio
 
@@ -129,3 +135,81 @@ def test_without_google_cloud_pubsub_the_error_names_the_extra() -> None:
     )
     assert result.stdout.strip() == GOOGLE_INSTALL_HINT
     assert "pip install 'fastapi-events[google]'" in GOOGLE_INSTALL_HINT
+
+
+class Stream:
+    """A stand-in for the StreamingPullFuture ``subscribe`` returns."""
+
+    def __init__(self, callback: Any, scheduler: InlineScheduler) -> None:
+        self.callback = callback
+        self.scheduler = scheduler
+        self._done: list[Any] = []
+        self._error: BaseException | None = None
+        self.ended = False
+
+    def add_done_callback(self, callback: Any) -> None:
+        """As a concurrent future's: called at once when already done."""
+        if self.ended:
+            callback(self)
+        else:
+            self._done.append(callback)
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def cancel(self) -> bool:
+        self.end(None)
+        return True
+
+    def end(self, error: BaseException | None) -> None:
+        """Shut down as the client does: the scheduler first, then the done callbacks."""
+        self._error, self.ended = error, True
+        self.scheduler.shutdown()
+        for callback in self._done:
+            callback(self)
+
+
+class Client:
+    """A stand-in SubscriberClient: records each streaming pull it opens."""
+
+    def __init__(self) -> None:
+        self.streams: list[Stream] = []
+
+    def subscribe(self, path: str, callback: Any, *, flow_control: Any, scheduler: Any) -> Stream:
+        self.streams.append(Stream(callback, scheduler))
+        return self.streams[-1]
+
+
+class Received(Message):
+    """A subscriber message carrying an event in the default JSON array format."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__(event.id)
+        self.data = json.dumps([event.name, event.payload]).encode()
+        self.attributes = {"event_id": event.id}
+        self.message_id = event.id
+        self.delivery_attempt = None
+        self.publish_time = datetime.now(timezone.utc)
+        self.acked = 0
+
+    def ack(self) -> None:
+        self.acked += 1
+
+
+async def test_a_failed_stream_is_reported_and_opened_again() -> None:
+    """A streaming pull ending with an error is logged by the loop; the next receive runs
+    on a new stream, whose messages are handled and acknowledged."""
+    client = Client()
+    handler, calls = scripted()
+    consumer = PubSubConsumer(
+        "p", "orders", handlers=[handler], subscriber_client=client, broker_backoff=False
+    )
+    async with consumer:
+        assert len(client.streams) == 1
+        client.streams[0].end(ConnectionError("stream broke"))
+        await until(lambda: len(client.streams) == 2, "a new stream")
+        message = Received(Event("order.paid", {"order": 1}))
+        client.streams[1].callback(message)
+        await until(lambda: message.acked == 1, "the acknowledgement")
+    assert [event.id for event in calls.finished] == [message.message_id]
+    assert consumer.stats.succeeded == 1
