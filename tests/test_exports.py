@@ -117,6 +117,7 @@ LIGHT_MODULES = [
     "fastapi_events.consumers.kafka",
     "fastapi_events.consumers.nats",
     "fastapi_events.consumers.rabbitmq",
+    "fastapi_events.consumers.pubsub",
     "fastapi_events.consume",
 ]
 #: What none of them may import.

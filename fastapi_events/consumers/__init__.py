@@ -29,6 +29,7 @@ from .base import Consumer
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
 from .kafka import KafkaConsumer
 from .nats import NATSConsumer
+from .pubsub import PubSubConsumer
 from .rabbitmq import RabbitMQConsumer
 from .redis import RedisStreamConsumer
 from .sqs import SQSConsumer
@@ -42,6 +43,7 @@ __all__ = [
     "KafkaConsumer",
     "MemoryIdempotencyStore",
     "NATSConsumer",
+    "PubSubConsumer",
     "RabbitMQConsumer",
     "RedisStreamConsumer",
     "SQSConsumer",

@@ -28,6 +28,7 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
         ("nats_consumer.py", "nats", "nats,examples"),
         ("http_ingress.py", "uvicorn", "examples"),
         ("rabbitmq_consumer.py", "aio_pika", "rabbitmq,examples"),
+        ("pubsub_consumer.py", "google.cloud.pubsub_v1", "google,examples"),
     ],
 )
 def test_missing_extra_is_one_line_naming_it(example: str, blocked: str, extra: str) -> None:

@@ -6,6 +6,9 @@
 * ``pubsub_fake``: a fresh fake Publisher service (fault injection) per test.
 * ``pubsub_topic``: a fresh topic on the emulator *and* on the fake (parametrised), with
   ``PUBSUB_EMULATOR_HOST`` set for the test only; ``receive(n)`` reads the messages back.
+* ``pubsub_subscription``: makes fresh topics with a subscription on the emulator (with a
+  dead-letter or retry policy if asked), ``PUBSUB_EMULATOR_HOST`` set for the test only;
+  the consumer tests read from them.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ __all__ = [
     "EMULATOR_BIN_ENV",
     "REQUIRE_EMULATOR_ENV",
     "Emulator",
+    "PubSubSubscription",
     "PubSubTopic",
     "ReceivedMessage",
     "find_emulator",
     "pubsub_emulator",
     "pubsub_emulator_launcher",
     "pubsub_fake",
+    "pubsub_subscription",
     "pubsub_topic",
 ]
 
@@ -280,3 +285,68 @@ def pubsub_topic(
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", host)
         path = f"projects/{PROJECT_ID}/topics/{topic_id}"
         yield PubSubTopic("fake", host, topic_id, _fake_reader(state, path), fake=state)
+
+
+@dataclass
+class PubSubSubscription:
+    """A fresh topic and its subscription on the emulator."""
+
+    emulator: Emulator
+    topic_id: str
+    subscription_id: str
+
+    @property
+    def path(self) -> str:
+        return f"projects/{PROJECT_ID}/subscriptions/{self.subscription_id}"
+
+    def publish_raw(self, data: bytes, **attributes: str) -> None:
+        """Publish a message this library did not write."""
+        publisher, _ = self.emulator.clients()
+        topic = f"projects/{PROJECT_ID}/topics/{self.topic_id}"
+        publisher.publish(topic, data, **attributes).result(timeout=10)
+
+    def left(self, wait: float = 0.5, expected: int | None = None) -> list[dict[str, str]]:
+        """The attributes of the messages still to be delivered, pulled (and acknowledged)
+        for ``wait`` seconds (or until ``expected`` came): a message given back is
+        deliverable at once."""
+        _, subscriber = self.emulator.clients()
+        found: list[dict[str, str]] = []
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and len(found) != expected:
+            response = subscriber.pull(subscription=self.path, max_messages=100, timeout=1.0)
+            if response.received_messages:
+                found += [dict(item.message.attributes) for item in response.received_messages]
+                ack_ids = [item.ack_id for item in response.received_messages]
+                subscriber.acknowledge(subscription=self.path, ack_ids=ack_ids)
+            time.sleep(0.05)
+        return found
+
+
+@pytest.fixture
+def pubsub_subscription(
+    pubsub_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., PubSubSubscription]]:
+    """Make fresh subscriptions (with optional settings); the env points at the emulator."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator.host)
+    publisher, subscriber = pubsub_emulator.clients()
+    topics: list[str] = []
+    subscriptions: list[str] = []
+
+    def make(*, dead_letter_policy: bool = False, **settings: Any) -> PubSubSubscription:
+        topic_id = f"consume-{uuid.uuid4().hex[:12]}"
+        topic = publisher.create_topic(name=f"projects/{PROJECT_ID}/topics/{topic_id}").name
+        topics.append(topic)
+        if dead_letter_policy:
+            dead = publisher.create_topic(name=f"{topic}-dead").name
+            topics.append(dead)
+            settings["dead_letter_policy"] = {"dead_letter_topic": dead, "max_delivery_attempts": 5}
+        made = PubSubSubscription(pubsub_emulator, topic_id, f"{topic_id}-sub")
+        subscriber.create_subscription(request={"name": made.path, "topic": topic, **settings})
+        subscriptions.append(made.path)
+        return made
+
+    yield make
+    for path in subscriptions:
+        subscriber.delete_subscription(subscription=path)
+    for topic in topics:
+        publisher.delete_topic(topic=topic)
