@@ -51,6 +51,7 @@ class EventsPlugin(InitPluginProtocol):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        otel_spans: Literal["two", "one"] = "two",
         spool: Any = None,
     ) -> None:
         self.middleware_id = id(self) if middleware_id is None else middleware_id
@@ -63,6 +64,7 @@ class EventsPlugin(InitPluginProtocol):
             "shutdown_timeout": shutdown_timeout,
             "tracer_provider": tracer_provider,
             "meter_provider": meter_provider,
+            "otel_spans": otel_spans,
             "spool": spool,
         }
 
