@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from operator import itemgetter
@@ -86,11 +86,11 @@ class Event(tuple[EventName, Any]):
 
     # Defaults on the class: an instance stores only what differs (at dispatch: key, _ts).
     _id: str | None = None
-    trace_context: Mapping[str, str] | None = None
+    _trace_context: Mapping[str, str] | None = None
+    #: ``(span context, its headers function)`` from telemetry at dispatch: the headers are
+    #: made at the first read (a forwarder's), and the handler span uses the object itself.
+    _trace_origin: tuple[Any, Callable[[Any], Mapping[str, str]]] | None = None
     correlation_id: str | None = None
-    #: ``(trace_context, SpanContext)`` as telemetry set them at dispatch: the handler span
-    #: reuses the object while ``trace_context`` is still that mapping (never pickled).
-    _trace_origin: tuple[Mapping[str, str], Any] | None = None
     key: str
     _ts: float
 
@@ -107,6 +107,21 @@ class Event(tuple[EventName, Any]):
     else:
         name = property(itemgetter(0), doc="The event name as dispatched (``event[0]``).")
         payload = property(itemgetter(1), doc="The payload handlers see (``event[1]``).")
+
+    @property
+    def trace_context(self) -> Mapping[str, str] | None:
+        """W3C trace headers (``traceparent``, ``tracestate``) captured at dispatch, or
+        ``None``; settable."""
+        found = self._trace_context
+        if found is None and self._trace_origin is not None:
+            context, headers_of = self._trace_origin
+            found = self.__dict__.setdefault("_trace_context", headers_of(context))
+        return found
+
+    @trace_context.setter
+    def trace_context(self, value: Mapping[str, str] | None) -> None:
+        self._trace_context = value
+        self.__dict__.pop("_trace_origin", None)  # what was captured no longer applies
 
     def __new__(
         cls,
@@ -152,6 +167,7 @@ class Event(tuple[EventName, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         self.id  # noqa: B018 - fix the id before it is copied
+        self.trace_context  # noqa: B018 - and the trace headers: the span context stays
         state = dict(self.__dict__)
         state.pop("_trace_origin", None)
         return (type(self), (self[0], self[1]), state)

@@ -90,13 +90,21 @@ class OtelTelemetry(Telemetry):
     # --- providers: explicit, or the global ones once an SDK replaced the proxies ---------
 
     def enabled(self) -> bool:
-        """True once a provider was passed or a global one was set (two attribute reads)."""
-        if self._enabled:
-            return True
-        if not any_global_provider_set():
-            return False  # the common "installed, not configured" case
-        self._enabled = global_tracer_provider() is not None or global_meter_provider() is not None
-        return self._enabled
+        """True once a provider was passed or a global one was set (two attribute reads);
+        then the tracer and the instruments are looked for (per batch until found), so the
+        per-event calls only read them."""
+        if not self._enabled:
+            if not any_global_provider_set():
+                return False  # the common "installed, not configured" case
+            tracing = global_tracer_provider() is not None
+            self._enabled = tracing or global_meter_provider() is not None
+            if not self._enabled:
+                return False
+        if self._tracer is None:
+            self.tracer()
+        if self._instruments is None:
+            self.instruments()
+        return True
 
     def tracer(self) -> Any:
         """The tracer, or ``None`` while there is no SDK tracer provider (kept once found:
@@ -127,10 +135,10 @@ class OtelTelemetry(Telemetry):
     def on_dispatch(self, event: Event) -> None:
         """Record the dispatch span (or, with one span per event, find the current one);
         keep its context on the event."""
-        instruments = self._instruments or self.instruments()
+        instruments = self._instruments
         if instruments is not None:
             instruments.dispatched.add(1, _event_attributes(event))
-        tracer = self._tracer or self.tracer()
+        tracer = self._tracer
         if tracer is None:
             return
         if self._dispatch_spans:
@@ -147,11 +155,11 @@ class OtelTelemetry(Telemetry):
     def handler_span(self, event: Event, handler: object) -> AbstractContextManager[Any]:
         """A CONSUMER span around one handler function run, linked to its dispatch."""
         name = self._handler_name(handler)
-        instruments = self._instruments or self.instruments()
+        instruments = self._instruments
         metrics = _NO_ATTRIBUTES
         if instruments is not None:
             metrics = {**_event_attributes(event), SpanAttributes.HANDLER: name}
-        tracer = self._tracer or self.tracer()
+        tracer = self._tracer
         if tracer is None:
             return Measured(None, instruments, metrics, 1)
         parent = origin_of(event)
@@ -174,8 +182,7 @@ class OtelTelemetry(Telemetry):
             "messaging.destination.name": destination,
             SpanAttributes.HANDLER: self._handler_name(handler),
         }
-        instruments = self.instruments()
-        tracer = self._tracer or self.tracer()
+        instruments, tracer = self._instruments, self._tracer
         span = None
         if tracer is not None:
             kind = _PRODUCER
@@ -186,7 +193,7 @@ class OtelTelemetry(Telemetry):
 
     def on_failure(self, event: Event, handler: object, exc: BaseException) -> None:
         """Count the failure; mark the forwarder batch span it happened in."""
-        instruments = self.instruments()
+        instruments = self._instruments
         if instruments is not None:
             instruments.failed.add(
                 1,
@@ -203,7 +210,7 @@ class OtelTelemetry(Telemetry):
 
     def on_lost(self, events: Sequence[Event], error: BaseException) -> None:
         """Count events that no handler will ever see (shutdown timeout, cancellation)."""
-        instruments = self.instruments()
+        instruments = self._instruments
         if instruments is not None:
             instruments.dropped.add(len(events), {"error.type": type(error).__qualname__})
 

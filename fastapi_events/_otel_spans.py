@@ -58,20 +58,18 @@ def parse_traceparent(headers: Any) -> SpanContext | None:
 
 
 def remember_origin(event: Event, span_context: SpanContext) -> None:
-    """Put ``span_context`` on ``event`` as its trace context (headers), and keep the
-    object too, so the handler side does not parse back what was just formatted."""
-    headers = trace_context_of(span_context)
-    event.trace_context = headers
-    event._trace_origin = (headers, span_context)
+    """Make ``span_context`` the event's trace context: its headers are formatted when
+    first read (by a forwarder, say), never for local handlers alone."""
+    event.__dict__.pop("_trace_context", None)
+    event._trace_origin = (span_context, trace_context_of)
 
 
 def origin_of(event: Event) -> SpanContext | None:
     """The span context ``event`` was dispatched in (its ``trace_context``), or ``None``."""
     origin = event._trace_origin
-    headers = event.trace_context
-    if origin is not None and origin[0] is headers:
-        return origin[1]  # type: ignore[no-any-return]
-    return parse_traceparent(headers)  # set by hand, received or replayed: parse it
+    if origin is not None:
+        return origin[0]  # type: ignore[no-any-return]
+    return parse_traceparent(event.trace_context)  # set by hand, received, replayed: parse
 
 
 def links_to(events: Sequence[Event]) -> list[Link]:

@@ -191,7 +191,7 @@ class EventPipeline:
     async def run(self, work: Work) -> None:
         """Give every handler the events of ``work`` it still owes, handlers concurrently."""
         token = enter_pipeline(self)
-        if self.telemetry is None and self._telemetry is not None:
+        if self._telemetry is not None:
             self.refresh_telemetry()
         try:
             if has_lazy_payloads(work.events):
