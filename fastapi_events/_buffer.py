@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._context import enter_buffer, exit_buffer
 from ._correlation import find_correlation_id
 from ._event import Event, EventName
-
-_new_tuple = tuple.__new__
 from ._work import LateQueue
 
 if TYPE_CHECKING:
     from ._pipeline import EventPipeline
 
 __all__ = ["RequestBuffer"]
+
+_new_tuple = tuple.__new__
 
 
 class RequestBuffer:
