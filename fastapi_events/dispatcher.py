@@ -32,6 +32,8 @@ OUTSIDE_SCOPE_MESSAGE = (
 )
 
 _dispatch_disabled = EnvFlag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, default=False)
+#: ``default_registry.lookup`` without its Python frame (the mapping it reads, never replaced).
+_default_lookup = default_registry._schemas.get
 
 
 def dispatch(
@@ -78,7 +80,13 @@ def dispatch(
         name, payload = _name_and_payload(event_name_or_model, payload, event_name)
         key = normalize_event_name(name)
     if (type(payload) is dict or payload is None) and (
-        not validate_payload or (payload_schema_registry or default_registry).lookup(key) is None
+        not validate_payload
+        or (
+            _default_lookup(key)
+            if payload_schema_registry is None
+            else payload_schema_registry.lookup(key)
+        )
+        is None
     ):
         pass  # the common case: nothing to validate, dump or evaluate later
     else:
