@@ -88,7 +88,8 @@ def draw(results: dict[str, Any], out: Path) -> None:
     scaling = results["scaling"]
     figure, axes = plt.subplots(2, 2, figsize=(12, 9))
     _by_events(axes[0][0], scaling, "ratio", "requests/s, ratio to the bare app", True)
-    _by_events(axes[0][1], scaling, "us_per_event", "µs per event (dispatch + handle, request overhead shared)", True)
+    title = "µs per event (dispatch + handle; the request's overhead shared)"
+    _by_events(axes[0][1], scaling, "us_per_event", title, True)
     _memory(axes[1][0], scaling["memory"])
     _forwarding(axes[1][1], results.get("forwarding_rtt"))
     machine = results.get("machine", {})
