@@ -31,7 +31,7 @@ __all__ = ["MODES", "TUNED", "main"]
 MODES = ("not-installed", "no-sdk", "simple", "batch-default", "batch-tuned", "batch-tuned-one")
 EVENTS = 10
 #: The BatchSpanProcessor settings docs/observability.md recommends for busy services.
-TUNED = {"max_queue_size": 65536, "schedule_delay_millis": 1000, "max_export_batch_size": 2048}
+TUNED = {"max_queue_size": 16384, "schedule_delay_millis": 1000}
 
 
 class _Counts:
