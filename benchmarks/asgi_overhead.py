@@ -22,6 +22,7 @@ VARIANTS: dict[str, tuple[int, int]] = {
     "1 event": (1, 0),
     "10 events": (10, 0),
     "10 events + 100 patterns": (10, 100),
+    "100 events": (100, 0),
 }
 FRAMEWORKS = ("starlette", "fastapi")
 

@@ -113,7 +113,7 @@ async def play_sender(http: httpx.AsyncClient) -> None:
     await send(http, "order 1", cloudevent(1), CLOUDEVENT)
     await send(http, "batch of 2", [cloudevent(2), cloudevent(4)], BATCH)
     await send(http, "forged", cloudevent(5), CLOUDEVENT, sign=False)
-    await send(http, "invalid", cloudevent(6, quantity="many"), CLOUDEVENT)
+    await send(http, "invalid", cloudevent(6, quantity="a-dozen-or-so"), CLOUDEVENT)
     await send(http, "oversize", cloudevent(7, quantity=1) | {"pad": "x" * 70_000}, CLOUDEVENT)
     flaky = [cloudevent(8), cloudevent(3)]
     for attempt in (1, 2, 3):  # a sender retries until it gets 2xx, a few times at most

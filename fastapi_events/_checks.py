@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from ._redact import capped_repr
 from .errors import ConfigurationError
@@ -17,6 +17,7 @@ __all__ = [
     "check_dead_letter",
     "check_failure_status",
     "check_middleware_id",
+    "check_otel_spans",
     "check_providers",
     "check_seconds",
     "check_shutdown_timeout",
@@ -88,6 +89,17 @@ def check_providers(tracer_provider: Any, meter_provider: Any) -> None:
                 f"{type(value).__name__} object; pass e.g. opentelemetry.sdk's "
                 f"{'TracerProvider' if method == 'get_tracer' else 'MeterProvider'}()"
             )
+
+
+def check_otel_spans(otel_spans: Any) -> Literal["two", "one"]:
+    """``otel_spans`` is ``"two"`` or ``"one"`` (spans per event)."""
+    if otel_spans not in ("two", "one") or not isinstance(otel_spans, str):
+        raise ConfigurationError(
+            f"otel_spans must be 'two' (a dispatch and a process span per event) or 'one' "
+            f"(the process span only), got a {type(otel_spans).__name__}; "
+            f"pass e.g. otel_spans='one'"
+        )
+    return otel_spans  # type: ignore[return-value]
 
 
 def check_middleware_id(middleware_id: Any) -> None:

@@ -38,6 +38,10 @@ class EventBuffer(Protocol):
     scope: Any
     #: The pipeline whose handlers receive the buffer's events.
     pipeline: Any
+    #: The events buffered so far (``dispatch()`` appends while not ``drained``).
+    events: list[Any]
+    #: True once the events were taken: what comes later goes through ``add``.
+    drained: bool
 
     @property
     def middleware_id(self) -> int:
@@ -49,6 +53,9 @@ class EventBuffer(Protocol):
 
     def add(self, event: Any) -> None:
         """Take one dispatched event."""
+
+    def new_event(self, name: Any, payload: Any, key: str) -> Any:
+        """The event ``dispatch()`` records in this buffer (its correlation id set)."""
 
 
 class RunningPipeline(Protocol):

@@ -41,7 +41,7 @@ def _call_kind(call: Callable[..., Any]) -> str:
 class CallPlan:
     """How to call one function: its kind and, per parameter, the event or a dependency."""
 
-    __slots__ = ("args", "call", "kind", "kwargs", "override", "simple", "use_cache")
+    __slots__ = ("args", "call", "direct", "kind", "kwargs", "override", "simple", "use_cache")
 
     def __init__(self, call: Callable[..., Any], use_cache: bool = True) -> None:
         self.call = call
@@ -51,6 +51,8 @@ class CallPlan:
         self.kwargs: list[tuple[str, Any]] = []  # name -> _EVENT or a CallPlan
         self.simple = False  # True when the only parameter is the event
         self.override: CallPlan | None = None  # the plan of the last override of ``call``
+        #: ``simple`` and async: ``await call(event)`` is all there is to do.
+        self.direct = False
 
     def __repr__(self) -> str:
         return f"CallPlan({getattr(self.call, '__qualname__', self.call)!r})"
@@ -117,6 +119,7 @@ def build_plan(
         else:
             plan.kwargs.append((param.name, value))
     plan.simple = positional_event and len(plan.args) + len(plan.kwargs) == 1
+    plan.direct = plan.simple and plan.kind == "async"
     return plan
 
 

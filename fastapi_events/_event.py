@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from operator import itemgetter
@@ -18,6 +18,26 @@ EventName = str | Enum
 
 #: The most characters of the name and of the payload an Event's repr shows.
 _REPR_LIMIT = 120
+
+# Event ids are UUID4 strings; ``str(uuid.uuid4())`` costs a system call and a UUID object
+# per id (a few µs: the largest part of an event's cost once its id is asked for, as every
+# forwarder and traced span does). Random hex from one ``os.urandom`` call per 256 ids,
+# cleared in a forked child so parent and child never hand out the same bytes.
+_random_hex: list[str] = []
+_VARIANT = "89ab" * 4
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random_hex.clear)
+
+
+def _new_id() -> str:
+    """A new random UUID (version 4, RFC 4122 variant) as a lowercase string."""
+    try:
+        h = _random_hex.pop()  # atomic: threads never get the same bytes
+    except IndexError:
+        block = os.urandom(4096).hex()
+        _random_hex.extend([block[i : i + 32] for i in range(0, 8192, 32)])
+        h = _random_hex.pop()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
 def normalize_event_name(name: EventName) -> str:
@@ -66,7 +86,10 @@ class Event(tuple[EventName, Any]):
 
     # Defaults on the class: an instance stores only what differs (at dispatch: key, _ts).
     _id: str | None = None
-    trace_context: Mapping[str, str] | None = None
+    _trace_context: Mapping[str, str] | None = None
+    #: ``(span context, its headers function)`` from telemetry at dispatch: the headers are
+    #: made at the first read (a forwarder's), and the handler span uses the object itself.
+    _trace_origin: tuple[Any, Callable[[Any], Mapping[str, str]]] | None = None
     correlation_id: str | None = None
     key: str
     _ts: float
@@ -84,6 +107,21 @@ class Event(tuple[EventName, Any]):
     else:
         name = property(itemgetter(0), doc="The event name as dispatched (``event[0]``).")
         payload = property(itemgetter(1), doc="The payload handlers see (``event[1]``).")
+
+    @property
+    def trace_context(self) -> Mapping[str, str] | None:
+        """W3C trace headers (``traceparent``, ``tracestate``) captured at dispatch, or
+        ``None``; settable."""
+        found = self._trace_context
+        if found is None and self._trace_origin is not None:
+            context, headers_of = self._trace_origin
+            found = self.__dict__.setdefault("_trace_context", headers_of(context))
+        return found
+
+    @trace_context.setter
+    def trace_context(self, value: Mapping[str, str] | None) -> None:
+        self._trace_context = value
+        self.__dict__.pop("_trace_origin", None)  # what was captured no longer applies
 
     def __new__(
         cls,
@@ -114,7 +152,7 @@ class Event(tuple[EventName, Any]):
         if found is None:
             # Atomic: a sync handler's thread and a forwarder on the loop may ask at once
             # for the first time; both must get the same id.
-            found = self.__dict__.setdefault("_id", str(uuid.uuid4()))
+            found = self.__dict__.setdefault("_id", _new_id())
         return found
 
     @property
@@ -129,7 +167,10 @@ class Event(tuple[EventName, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         self.id  # noqa: B018 - fix the id before it is copied
-        return (type(self), (self[0], self[1]), dict(self.__dict__))
+        self.trace_context  # noqa: B018 - and the trace headers: the span context stays
+        state = dict(self.__dict__)
+        state.pop("_trace_origin", None)
+        return (type(self), (self[0], self[1]), state)
 
     def __repr__(self) -> str:
         name, payload = capped_repr(self[0], _REPR_LIMIT), capped_repr(self[1], _REPR_LIMIT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._env import EnvFlag
@@ -36,7 +37,7 @@ class Instruments:
         )
 
     def finished(
-        self, attributes: dict[str, Any], outcome: str, seconds: float, count: int
+        self, attributes: Mapping[str, Any], outcome: str, seconds: float, count: int
     ) -> None:
         """Record one handler run or forwarder batch."""
         attributes = {**attributes, "fastapi_events.outcome": outcome}

@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ._backpressure import DEFAULT_MAX_PENDING, Admission
 from ._checks import check_dead_letter, check_providers, check_shutdown_timeout, validate_handlers
@@ -63,6 +63,7 @@ class EventPipeline:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        otel_spans: Literal["two", "one"] = "two",
         spool: Spool | None = None,
         dead_letter: object = None,
         max_pending: int = DEFAULT_MAX_PENDING,
@@ -81,7 +82,7 @@ class EventPipeline:
         #: Where events go once a local function's retries are spent (a handler object).
         self.dead_letter = check_dead_letter(dead_letter)
         self.runner = BackgroundRunner(self._report_cancelled)
-        self._telemetry = create_telemetry(tracer_provider, meter_provider)
+        self._telemetry = create_telemetry(tracer_provider, meter_provider, otel_spans)
         #: The telemetry while it has anything to record, else ``None``: refreshed at
         #: startup and per batch, so per-event call sites only test for ``None``.
         self.telemetry: Telemetry | None = None
@@ -190,7 +191,7 @@ class EventPipeline:
     async def run(self, work: Work) -> None:
         """Give every handler the events of ``work`` it still owes, handlers concurrently."""
         token = enter_pipeline(self)
-        if self.telemetry is None and self._telemetry is not None:
+        if self._telemetry is not None:
             self.refresh_telemetry()
         try:
             if has_lazy_payloads(work.events):

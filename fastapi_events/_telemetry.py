@@ -2,8 +2,9 @@
 
 Each pipeline holds a ``Telemetry`` (or none, when opentelemetry is not installed) and
 exposes it as ``pipeline.telemetry`` only while ``enabled()`` (a provider was passed, or an
-SDK set the global one); that is refreshed at startup and per batch. Every per-event call
-site checks for ``None`` first, so without a configured SDK the cost is one attribute check.
+SDK set the global one); that is refreshed at startup and per batch, which is also when
+the telemetry looks for its tracer and meter. Every per-event call site checks for
+``None`` first, so without a configured SDK the cost is one attribute check.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ OUTSIDE_SCOPE_MESSAGE = (
 )
 
 _dispatch_disabled = EnvFlag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, default=False)
+#: ``default_registry.lookup`` without its Python frame (the mapping it reads, never replaced).
+_default_lookup = default_registry._schemas.get
 
 
 def dispatch(
@@ -69,7 +71,7 @@ def dispatch(
 
         dispatch("user.created", {"id": 1})
     """
-    if _dispatch_disabled():
+    if _dispatch_disabled.is_set() and _dispatch_disabled():
         return
     if type(event_name_or_model) is str and event_name is None:
         key: str = event_name_or_model
@@ -77,7 +79,17 @@ def dispatch(
     else:
         name, payload = _name_and_payload(event_name_or_model, payload, event_name)
         key = normalize_event_name(name)
-    if payload is not None or validate_payload:
+    if (type(payload) is dict or payload is None) and (
+        not validate_payload
+        or (
+            _default_lookup(key)
+            if payload_schema_registry is None
+            else payload_schema_registry.lookup(key)
+        )
+        is None
+    ):
+        pass  # the common case: nothing to validate, dump or evaluate later
+    else:
         payload = _prepare(
             key,
             payload,
@@ -87,14 +99,20 @@ def dispatch(
             payload_schema_cls_dict_args,
         )
     buffer = current_buffer(None)
-    event = dispatched_event(name, payload, key, None if buffer is None else buffer.correlation_id)
+    if buffer is None:
+        event = dispatched_event(name, payload, key, None)
+    else:
+        event = buffer.new_event(name, payload, key)
     if dispatch_observers and notify_observers(event):
         return
     if buffer is not None and middleware_id is None:
         telemetry = buffer.pipeline.telemetry  # _announce() inlined: the hot path
         if telemetry is not None:
             telemetry.on_dispatch(event)
-        buffer.add(event)
+        if buffer.drained:
+            buffer.add(event)
+        else:
+            buffer.events.append(event)  # buffer.add(), inlined
     else:
         _route(event, buffer, middleware_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from . import _store
 from ._buffer import RequestBuffer
@@ -27,6 +27,7 @@ async def event_scope(
     on_error: ErrorHook | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    otel_spans: Literal["two", "one"] = "two",
     spool: Spool | None = None,
 ) -> AsyncIterator[RequestBuffer]:
     """Collect the events dispatched inside the block and handle them at its exit.
@@ -45,7 +46,8 @@ async def event_scope(
         # every handler has run here
 
     With ``spool=`` (and ``handlers``), the scope opens the spool at entry, replaying what a
-    crashed run left, and closes it at exit.
+    crashed run left, and closes it at exit. ``tracer_provider``, ``meter_provider`` and
+    ``otel_spans`` are the middleware's options, for a scope with ``handlers``.
 
     Raises:
         ConfigurationError: neither or both of ``handlers`` and ``middleware_id``.
@@ -59,6 +61,7 @@ async def event_scope(
         on_error=on_error,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        otel_spans=otel_spans,
         spool=spool,
     )
     if spool is not None and owned:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import enum
 import json
+import os
 import pickle
+import warnings
 from datetime import datetime, timezone
 from typing import Any
 
@@ -186,16 +188,17 @@ def test_two_threads_reading_a_new_id_at_once_get_the_same_one(
 ) -> None:
     """A sync handler (a thread) and a forwarder (the loop) see one id, not two."""
     import threading
-    import uuid
+
+    from fastapi_events import _event
 
     both_generating = threading.Barrier(2, timeout=5)
-    real_uuid4 = uuid.uuid4
+    real_new_id = _event._new_id
 
-    def uuid4_after_the_other_thread_got_here() -> uuid.UUID:
+    def new_id_after_the_other_thread_got_here() -> str:
         both_generating.wait()  # each thread saw no id yet and makes one
-        return real_uuid4()
+        return real_new_id()
 
-    monkeypatch.setattr(uuid, "uuid4", uuid4_after_the_other_thread_got_here)
+    monkeypatch.setattr(_event, "_new_id", new_id_after_the_other_thread_got_here)
     event = Event("order.paid", {})
     seen: list[str] = []
     readers = [threading.Thread(target=lambda: seen.append(event.id)) for _ in range(2)]
@@ -205,3 +208,32 @@ def test_two_threads_reading_a_new_id_at_once_get_the_same_one(
         reader.join()
     assert len(seen) == 2
     assert seen[0] == seen[1] == event.id
+
+
+def test_ids_are_distinct_uuid4_strings() -> None:
+    """Event ids are canonical version-4 UUID strings, distinct across refills of the pool."""
+    import uuid
+
+    ids = [Event("x").id for _ in range(600)]  # more than two blocks of random bytes
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(value) for value in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_hands_out_the_parents_next_id() -> None:
+    """The pool of random bytes is emptied in a forked child (else both make the same ids)."""
+    Event("x").id  # noqa: B018 - fill the pool
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, Event("x").id.encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert child_id and child_id != Event("x").id

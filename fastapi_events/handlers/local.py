@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 from .._context import current_progress, current_telemetry
 from .._di import CallPlan, build_plan, call_with_dependencies
 from .._event import Event, EventName, normalize_event_name
+from .._progress import Progress
 from .._redact import capped_repr
 from .._reporting import must_propagate, report_failure
 from ..errors import ConfigurationError
@@ -188,10 +189,12 @@ class LocalHandler(BaseEventHandler):
         Inside a pipeline, the functions that already finished with ``event`` (before the
         drain was interrupted and moved to the background) are not run again.
         """
-        telemetry = current_telemetry()
-        progress = current_progress()
+        await self._handle(event, current_telemetry(), current_progress())
+
+    async def _handle(self, event: Event, telemetry: Any, progress: Progress | None) -> None:
         plans = self.matching(event.key)
-        if progress is not None and len(plans) > 1:
+        many = len(plans) > 1  # steps are counted only where there is a next function
+        if progress is not None and many:
             plans = plans[progress.steps_done(event) :]
         guards = self._guards
         for plan in plans:
@@ -201,8 +204,8 @@ class LocalHandler(BaseEventHandler):
                     await guard.run(functools.partial(self._call, plan, event, telemetry))
                 elif telemetry is not None:
                     with telemetry.handler_span(event, plan.call):
-                        await call_with_dependencies(plan, event)
-                elif plan.simple and plan.kind == "async":
+                        await _call(plan, event)
+                elif plan.direct:
                     await plan.call(event)  # the common case, without the DI machinery
                 else:
                     await call_with_dependencies(plan, event)
@@ -213,7 +216,7 @@ class LocalHandler(BaseEventHandler):
                     report_failure(event, plan.call, exc)
                 else:
                     await dead_letter_or_report(event, plan.call, exc, guard)
-            if progress is not None:
+            if progress is not None and many:
                 progress.step(event)
         if progress is not None:
             progress.settle(event)
@@ -222,17 +225,42 @@ class LocalHandler(BaseEventHandler):
     async def _call(plan: CallPlan, event: Event, telemetry: Any) -> None:
         if telemetry is not None:
             with telemetry.handler_span(event, plan.call):
-                await call_with_dependencies(plan, event)
+                await _call(plan, event)
         else:
-            await call_with_dependencies(plan, event)
+            await _call(plan, event)
 
     async def handle_many(self, events: Sequence[Event]) -> None:
         """Handle ``events`` in dispatch order (``handle`` isolates each function itself)."""
         if self.concurrent:
             await asyncio.gather(*[self.handle(event) for event in events])
             return
-        for event in events:
-            await self.handle(event)
+        telemetry, progress = current_telemetry(), current_progress()
+        if telemetry is not None or self._guards:
+            for event in events:
+                await self._handle(event, telemetry, progress)
+            return
+        matching = self.matching
+        for event in events:  # _handle(), inlined for one plain async function per event
+            plans = matching(event.key)
+            if len(plans) != 1 or not plans[0].direct:
+                await self._handle(event, None, progress)
+                continue
+            call = plans[0].call
+            try:
+                await call(event)
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
+                report_failure(event, call, exc)
+            if progress is not None:
+                progress.settle(event)
+
+
+async def _call(plan: CallPlan, event: Event) -> None:
+    if plan.direct:
+        await plan.call(event)
+    else:
+        await call_with_dependencies(plan, event)
 
 
 #: The module's default handler: ``@local_handler.register(event_name="...")``.
