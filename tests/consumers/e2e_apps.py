@@ -10,7 +10,7 @@ the worker's consumer (``python -m fastapi_events.consume tests.consumers.e2e_<w
   line per event (id, name, payload, correlation id, traceparent) to ``$EVENTS_OUT``.
 * Worker: three events at a time, an SDK tracer provider. The handler appends JSON lines
   to ``$OUT_DIR/log``: ``started`` (id) when it begins, ``done`` (id, name, payload,
-  correlation id, the trace and span ids its span links to) when it finishes, 0.3 s later
+  correlation id, the trace and span ids its span links to) when it finishes, 0.1 s later
   for most events, never (an hour) for slow ones; ``stats`` as the process exits.
 """
 
@@ -84,7 +84,7 @@ def _handler() -> LocalHandler:
     @handler.register(event_name="order.*")
     async def work(event: Event) -> None:
         _append(log, {"what": "started", "id": event.id})
-        await asyncio.sleep(3600 if event.payload["slow"] else 0.3)
+        await asyncio.sleep(3600 if event.payload["slow"] else 0.1)
         links = [link.context for link in getattr(trace.get_current_span(), "links", ())]
         _append(
             log,
@@ -104,7 +104,7 @@ def _handler() -> LocalHandler:
 def worker(consumer_class: type[C], *args: Any, **options: Any) -> C:
     """``consumer_class(*args, **options)`` with the worker's handler, three at a time,
     traced; it notes its stats in the log as the process exits."""
-    options = {"concurrency": 3, "shutdown_timeout": 2.0, **options}
+    options = {"concurrency": 3, "shutdown_timeout": 1.0, **options}
     consumer = consumer_class(
         *args, handlers=[_handler()], tracer_provider=TracerProvider(), **options
     )
