@@ -54,11 +54,15 @@ def producer(forwarder: object) -> FastAPI:
 
     @recorder.register
     def record(event: Event) -> None:
-        traceparent = (event.trace_context or {}).get("traceparent")
-        line = {"id": event.id, "name": event.name, "payload": event.payload}
         _append(
             os.environ["EVENTS_OUT"],
-            {**line, "correlation_id": event.correlation_id, "traceparent": traceparent},
+            {
+                "id": event.id,
+                "name": event.name,
+                "payload": event.payload,
+                "correlation_id": event.correlation_id,
+                "traceparent": (event.trace_context or {}).get("traceparent"),
+            },
         )
 
     app = FastAPI()
@@ -104,7 +108,7 @@ def _handler() -> LocalHandler:
 def worker(consumer_class: type[C], *args: Any, **options: Any) -> C:
     """``consumer_class(*args, **options)`` with the worker's handler, three at a time,
     traced; it notes its stats in the log as the process exits."""
-    options = {"concurrency": 3, "shutdown_timeout": 1.0, **options}
+    options = {"concurrency": 3, "shutdown_timeout": 0.5, **options}
     consumer = consumer_class(
         *args, handlers=[_handler()], tracer_provider=TracerProvider(), **options
     )

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
 ROOT = Path(__file__).parents[2]
 #: The ``X-Request-ID`` app A is called with: every event's correlation id.
 REQUEST_ID = "req-e2e"
+_REQUEST = {"X-Request-ID": REQUEST_ID}
 Record = dict[str, Any]
 
 
@@ -82,7 +83,7 @@ class AppA(_Child):
     async def place(self, to: str = "", count: int = 1, *, slow: int = 0) -> None:
         """``POST /orders`` (``count`` events, the last ``slow`` slow, sent to ``to``) with
         :data:`REQUEST_ID`, once app A answers (it may still be starting)."""
-        params = {"to": to, "count": count, "slow": slow}
+        params: dict[str, str | int] = {"to": to, "count": count, "slow": slow}
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
             for _ in range(300):  # 15 s at most
                 assert self.process.poll() is None, "app A exited"
@@ -99,9 +100,6 @@ class AppA(_Child):
         """What app A dispatched (to ``to`` only, if given), by event id."""
         found = read_records(self.out)
         return {r["id"]: r for r in found if to is None or r["payload"]["to"] == to}
-
-
-_REQUEST = {"X-Request-ID": REQUEST_ID}
 
 
 class Worker(_Child):
@@ -207,7 +205,7 @@ async def handled_by(make: Callable[[list[Any]], Consumer], expected: int) -> li
     return [event.id for event in calls.finished]
 
 
-def assert_exactly_once(sent: Iterable[str], finished: Iterable[str], rest: list[str]) -> None:
+def assert_exactly_once(sent: Collection[str], finished: Collection[str], rest: list[str]) -> None:
     """By event id: what the worker finished and what came again afterwards (``rest``)
     make up what was sent, none twice; the rest is exactly what the worker did not finish."""
     ledger = Ledger()
