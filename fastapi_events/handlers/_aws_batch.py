@@ -17,7 +17,7 @@ from ._aws_entries import AWSEntry, EntryBuilder, Wire, check_fifo, oversize_err
 from ._aws_flight import InFlight, check_max_in_flight, deliver_concurrently
 from ._aws_limits import DEFAULT_MAX_BYTES, check_limits, halves, is_splittable, transport_error
 from ._batching import RetryPolicy, split_batches
-from ._coalescing import Coalescer, SharedBatch, check_linger
+from ._coalescing import Coalescer, SharedBatch, check_linger, part_failures
 from ._forwarding import checked
 from ._outgoing import Failure, OutgoingMessage, SendResult
 from .forwarder import Forwarder
@@ -190,17 +190,25 @@ class AWSBatchForwarder(Forwarder):
     async def _send_once(
         self, destination: str, batch: Sequence[OutgoingMessage]
     ) -> Sequence[Failure]:
-        """A drain's first attempt joins a shared request; retries and halves go alone."""
+        """A drain's first attempt joins shared requests; retries and halves go alone."""
         coalescer = self._coalescer
         if coalescer is None or type(batch) is not SharedBatch:
             return await super()._send_once(destination, batch)
-        size = sum(map(self.message_size, batch))
+        sizes = [self.message_size(message) for message in batch]
         limits = (self.max_batch_size or 1, self.max_batch_bytes or DEFAULT_MAX_BYTES)
-        ticket = coalescer.submit(destination, batch, size, limits)
-        late = functools.partial(self._delivered, batch)
-        result = await coalescer.wait(ticket, self.in_flight_grace, late)
+        parts = coalescer.submit(destination, batch, sizes, limits)
+        outcomes = await coalescer.wait(parts, self.in_flight_grace, self._delivered)
+        errors = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if len(errors) == len(outcomes):
+            raise errors[0]  # as a request of its own would have failed
+        result = SendResult(part_failures(parts, outcomes, self._retry_alone))
         self._delivered(batch, result)
         return result.failed
+
+    def _retry_alone(self, exc: Exception) -> bool:
+        """Whether messages of a shared request that failed whole may go through alone."""
+        splittable = isinstance(exc, AWSDeliveryError) and is_splittable(exc.code)
+        return splittable or self.is_transient(exc)
 
     async def _send_shared(self, destination: str, batch: list[OutgoingMessage]) -> SendResult:
         return await checked(self.send(await self.get_client(), destination, batch))

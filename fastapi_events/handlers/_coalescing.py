@@ -1,12 +1,13 @@
 """Cross-request batching: the messages of concurrent drains share one batch request.
 
 Each drain still awaits and settles exactly its own events: it hands its batch to the
-:class:`Coalescer` as a :class:`Ticket`, and the batch request that carries it is sent (by
-a task of the coalescer's, one per request) when it is full or when ``linger`` seconds
-have passed since its first message. The request's outcome goes to every ticket in it; a
-drain reads its own messages' part. A drain cancelled while its ticket still waits takes
-it back (nothing was sent); once sent, it waits for the answer within its grace period,
-as for a send of its own.
+:class:`Coalescer`, which fills the batch request being built for the destination with
+it (a batch that does not fit whole is split: the rest starts the next request) and
+returns one :class:`Part` per request it went into. A request is sent (by a task of the
+coalescer's, one per request) when it is full or ``linger`` seconds after its first
+message; its outcome goes to each of its parts. A drain cancelled while a part still
+waits takes it back (nothing was sent); for a part already sent, it waits for the answer
+within its grace period, as for a send of its own.
 
 A request of 3-event drains at 1,000 requests/s fills 10 entries in about 3 ms: a few ms
 of linger make 0.1 calls per event instead of 0.33 (``benchmarks/forwarding_linger.py``).
@@ -23,9 +24,17 @@ from typing import Any
 
 from .._redact import capped_repr
 from ..errors import ConfigurationError
-from ._outgoing import OutgoingMessage, SendResult
+from ._outgoing import Failure, OutgoingMessage, SendResult
 
-__all__ = ["DEFAULT_LINGER", "MAX_LINGER", "Coalescer", "SharedBatch", "Ticket", "check_linger"]
+__all__ = [
+    "DEFAULT_LINGER",
+    "MAX_LINGER",
+    "Coalescer",
+    "Part",
+    "SharedBatch",
+    "check_linger",
+    "part_failures",
+]
 
 #: Seconds a batch request waits for more drains' messages before it is sent part-full:
 #: at 1,000 requests/s of 3 events, 10 entries arrive in about 3 ms (the benchmark's
@@ -44,15 +53,11 @@ def check_linger(value: object) -> float:
     Raises:
         ConfigurationError: it is not (the message names its type and the fix).
     """
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= MAX_LINGER
-    ):
-        return float(value)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    shown = f"{type(value).__name__} {capped_repr(value)}" if number else type(value).__name__
+    shown = type(value).__name__
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value) and 0 <= value <= MAX_LINGER:
+            return float(value)
+        shown = f"{shown} {capped_repr(value)}"
     raise ConfigurationError(
         f"linger must be a number of seconds from 0 to {MAX_LINGER}, got {shown}; pass e.g. "
         f"linger={DEFAULT_LINGER}, or linger=0 to send each drain's batches alone"
@@ -60,37 +65,62 @@ def check_linger(value: object) -> float:
 
 
 class SharedBatch(list[OutgoingMessage]):
-    """A drain's batch on its first attempt: it may share a request with other drains'
+    """A drain's batch on its first attempt: it may share requests with other drains'
     messages. Retries and halves of a rejected batch are plain lists, sent alone, so a
     failure is isolated without involving the other drains again."""
 
 
-class Ticket:
-    """One drain's batch inside a shared batch request, and the request's outcome."""
+#: What became of a part: its request's result, or the error that failed it whole.
+Outcome = SendResult | Exception
+
+
+class Part:
+    """Some of one drain's messages inside one shared batch request, and its outcome."""
 
     __slots__ = ("_pending", "future", "messages", "size")
 
     def __init__(
-        self, messages: Sequence[OutgoingMessage], size: int, future: asyncio.Future[SendResult]
+        self,
+        messages: Sequence[OutgoingMessage],
+        size: int,
+        future: asyncio.Future[SendResult],
+        pending: _Pending,
     ) -> None:
         self.messages = messages
         self.size = size
         self.future = future
-        #: The request being filled that holds this ticket; ``None`` once it is sent.
-        self._pending: _Pending | None = None
+        #: The request being filled that holds this part; ``None`` once it is sent.
+        self._pending: _Pending | None = pending
+
+    def outcome(self) -> Outcome:
+        """The request's result, or its error (the future must be done)."""
+        error = self.future.exception()
+        return self.future.result() if error is None else _as_exception(error)
 
 
 class _Pending:
     """A batch request being filled for one destination on one loop."""
 
-    __slots__ = ("count", "destination", "size", "tickets", "timer")
+    __slots__ = ("count", "destination", "parts", "size", "timer")
 
     def __init__(self, destination: str) -> None:
         self.destination = destination
-        self.tickets: list[Ticket] = []
+        self.parts: list[Part] = []
         self.count = 0
         self.size = 0
         self.timer: asyncio.TimerHandle | None = None
+
+    def room(self, sizes: Sequence[int], start: int, limits: tuple[int, int]) -> int:
+        """How many of the messages from ``start`` (``sizes``) fit; at least one if it
+        is empty."""
+        max_count, max_bytes = limits
+        end, total = start, self.size
+        while end < len(sizes) and self.count + end - start < max_count:
+            total += sizes[end]
+            if total > max_bytes:
+                break
+            end += 1
+        return max(end - start, 0 if self.parts else 1)
 
 
 class Coalescer:
@@ -99,7 +129,7 @@ class Coalescer:
     Args:
         linger: seconds a request waits for more messages once it has its first.
         send: sends one request (called in a task of its own, in an empty context).
-        interrupted: the error a ticket gets if its request's task is cancelled before the
+        interrupted: the error parts get if their request's task is cancelled before the
             answer (a transient one: the drain sends its messages again, alone).
     """
 
@@ -117,48 +147,60 @@ class Coalescer:
         self,
         destination: str,
         messages: Sequence[OutgoingMessage],
-        size: int,
+        sizes: Sequence[int],
         limits: tuple[int, int],
-    ) -> Ticket:
-        """Add ``messages`` (``size`` bytes) to the request being filled for
-        ``destination`` (sending it first if they do not fit within ``limits``: entries,
-        bytes); the ticket's future gets the request's outcome."""
+    ) -> list[Part]:
+        """Put ``messages`` (of ``sizes`` bytes) into the requests being filled for
+        ``destination``, within ``limits`` (entries, bytes) per request: what does not
+        fit goes into the next one. One part per request used, in order."""
         loop = asyncio.get_running_loop()
         filling = self._filling.get(loop)
         if filling is None:
             filling = self._filling[loop] = {}
-        max_count, max_bytes = limits
-        pending = filling.get(destination)
-        if pending is not None and (
-            pending.count + len(messages) > max_count or pending.size + size > max_bytes
-        ):
-            self._start(filling, pending)
-            pending = None
-        if pending is None:
-            pending = filling[destination] = _Pending(destination)
-        ticket = Ticket(messages, size, loop.create_future())
-        ticket._pending = pending
-        pending.tickets.append(ticket)
-        pending.count += len(messages)
-        pending.size += size
+        parts: list[Part] = []
+        start = 0
+        while start < len(messages):  # each turn takes messages, or sends a non-empty one
+            pending = filling.get(destination) or filling.setdefault(
+                destination, _Pending(destination)
+            )
+            taken = pending.room(sizes, start, limits)
+            if not taken:
+                self._start(filling, pending)
+                continue
+            end = start + taken
+            part = Part(messages[start:end], sum(sizes[start:end]), loop.create_future(), pending)
+            self._add(loop, filling, pending, part, limits[0])
+            parts.append(part)
+            start = end
+        return parts
+
+    def _add(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        filling: dict[str, _Pending],
+        pending: _Pending,
+        part: Part,
+        max_count: int,
+    ) -> None:
+        pending.parts.append(part)
+        pending.count += len(part.messages)
+        pending.size += part.size
         if pending.count >= max_count:
             self._start(filling, pending)
         elif pending.timer is None:
             pending.timer = loop.call_later(
                 self.linger, self._expire, filling, pending, context=contextvars.Context()
             )
-        return ticket
 
-    def withdraw(self, ticket: Ticket) -> bool:
-        """Take ``ticket`` out of the request being filled; ``False`` if it was sent."""
-        pending = ticket._pending
+    def withdraw(self, part: Part) -> bool:
+        """Take ``part`` out of the request being filled; ``False`` if it was sent."""
+        pending, part._pending = part._pending, None
         if pending is None:
             return False
-        ticket._pending = None
-        pending.tickets.remove(ticket)
-        pending.count -= len(ticket.messages)
-        pending.size -= ticket.size
-        if not pending.tickets:
+        pending.parts.remove(part)
+        pending.count -= len(part.messages)
+        pending.size -= part.size
+        if not pending.parts:
             filling = self._filling.get(asyncio.get_running_loop(), {})
             if filling.get(pending.destination) is pending:
                 del filling[pending.destination]
@@ -167,20 +209,26 @@ class Coalescer:
         return True
 
     async def wait(
-        self, ticket: Ticket, grace: float, on_late_result: Callable[[SendResult], None]
-    ) -> SendResult:
-        """The outcome of ``ticket``'s request. If the caller is cancelled meanwhile, the
-        ticket is withdrawn if not yet sent; else its answer is awaited up to ``grace``
-        seconds and given to ``on_late_result`` before the cancellation goes on."""
+        self,
+        parts: Sequence[Part],
+        grace: float,
+        on_late_result: Callable[[Sequence[OutgoingMessage], SendResult], None],
+    ) -> list[Outcome]:
+        """The outcome of every part. If the caller is cancelled meanwhile, the parts not
+        yet sent are withdrawn; those sent are awaited up to ``grace`` seconds, and each
+        answered one is given to ``on_late_result`` before the cancellation goes on."""
+        futures = {part.future for part in parts}
         try:
-            return await asyncio.shield(ticket.future)
+            await asyncio.wait(futures)  # never cancels the futures
         except asyncio.CancelledError:
-            if not self.withdraw(ticket):
-                future = ticket.future
-                await asyncio.wait({future}, timeout=grace)
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    on_late_result(future.result())
+            sent = [part for part in parts if not self.withdraw(part)]
+            if sent:
+                await asyncio.wait({part.future for part in sent}, timeout=grace)
+            for part in sent:
+                if part.future.done() and part.future.exception() is None:
+                    on_late_result(part.messages, part.future.result())
             raise
+        return [part.outcome() for part in parts]
 
     def _expire(self, filling: dict[str, _Pending], pending: _Pending) -> None:
         pending.timer = None
@@ -192,29 +240,46 @@ class Coalescer:
         del filling[pending.destination]
         if pending.timer is not None:
             pending.timer.cancel()
-        for ticket in pending.tickets:
-            ticket._pending = None
-        coro = self._run(pending.destination, pending.tickets)
+        for part in pending.parts:
+            part._pending = None
+        coro = self._run(pending.destination, pending.parts)
         task = contextvars.Context().run(asyncio.ensure_future, coro)
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _run(self, destination: str, tickets: list[Ticket]) -> None:
-        messages = [message for ticket in tickets for message in ticket.messages]
+    async def _run(self, destination: str, parts: list[Part]) -> None:
+        messages = [message for part in parts for message in part.messages]
         try:
             result = await self._send(destination, messages)
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else self._interrupted()
-            for ticket in tickets:
-                _resolve(ticket.future, error)
+            for part in parts:
+                _resolve(part.future, error)
             if not isinstance(exc, Exception):
                 raise
             return
-        for ticket in tickets:
-            _resolve(ticket.future, result)
+        for part in parts:
+            _resolve(part.future, result)
 
 
-def _resolve(future: asyncio.Future[SendResult], outcome: SendResult | Exception) -> None:
+def part_failures(
+    parts: Sequence[Part], outcomes: Sequence[Outcome], retry_alone: Callable[[Exception], bool]
+) -> list[Failure]:
+    """The failures of one drain's messages across its parts: each failure its request
+    reported for them, and every message of a part whose request failed whole (retryable,
+    sent alone then, if ``retry_alone`` says a retry or a smaller batch may work)."""
+    failures: list[Failure] = []
+    for part, outcome in zip(parts, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            retry = retry_alone(outcome)
+            failures += [Failure(message, outcome, retry) for message in part.messages]
+        else:
+            mine = {id(message) for message in part.messages}
+            failures += [failure for failure in outcome.failed if id(failure.message) in mine]
+    return failures
+
+
+def _resolve(future: asyncio.Future[SendResult], outcome: Outcome) -> None:
     if future.done():
         return
     if isinstance(outcome, Exception):
@@ -222,6 +287,10 @@ def _resolve(future: asyncio.Future[SendResult], outcome: SendResult | Exception
         future.add_done_callback(_observe)  # a drain that gave up does not retrieve it
     else:
         future.set_result(outcome)
+
+
+def _as_exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else RuntimeError(repr(error))
 
 
 def _observe(future: asyncio.Future[Any]) -> None:
