@@ -15,9 +15,16 @@ from ..errors import AWSDeliveryError
 from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_entries import AWSEntry, EntryBuilder, Wire, check_fifo, oversize_error, unique_id
 from ._aws_flight import InFlight, check_max_in_flight, deliver_concurrently
-from ._aws_limits import DEFAULT_MAX_BYTES, check_limits, halves, is_splittable, transport_error
+from ._aws_limits import (
+    DEFAULT_MAX_BYTES,
+    check_limits,
+    check_linger,
+    halves,
+    is_splittable,
+    transport_error,
+)
 from ._batching import RetryPolicy, split_batches
-from ._coalescing import Coalescer, SharedBatch, check_linger, part_failures
+from ._coalescing import Coalescer, SharedBatch, part_failures
 from ._forwarding import checked
 from ._outgoing import Failure, OutgoingMessage, SendResult
 from .forwarder import Forwarder
@@ -192,8 +199,9 @@ class AWSBatchForwarder(Forwarder):
     ) -> Sequence[Failure]:
         """A drain's first attempt joins shared requests; retries and halves go alone."""
         coalescer = self._coalescer
-        if coalescer is None or type(batch) is not SharedBatch:
+        if coalescer is None or not isinstance(batch, SharedBatch) or batch.tried:
             return await super()._send_once(destination, batch)
+        batch.tried = True
         sizes = [self.message_size(message) for message in batch]
         limits = (self.max_batch_size or 1, self.max_batch_bytes or DEFAULT_MAX_BYTES)
         parts = coalescer.submit(destination, batch, sizes, limits)

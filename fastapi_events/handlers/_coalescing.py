@@ -17,57 +17,34 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import math
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from .._redact import capped_repr
-from ..errors import ConfigurationError
 from ._outgoing import Failure, OutgoingMessage, SendResult
 
 __all__ = [
-    "DEFAULT_LINGER",
-    "MAX_LINGER",
     "Coalescer",
     "Part",
     "SharedBatch",
-    "check_linger",
     "part_failures",
 ]
-
-#: Seconds a batch request waits for more drains' messages before it is sent part-full:
-#: at 1,000 requests/s of 3 events, 10 entries arrive in about 3 ms (the benchmark's
-#: choice; the drain runs after the response, so the wait is not the client's).
-DEFAULT_LINGER = 0.005
-#: A longer wait holds every drain (and its request's task) for nothing.
-MAX_LINGER = 1.0
 
 #: ``(destination, messages) -> SendResult``: one batch request, its outcome.
 SendBatch = Callable[[str, list[OutgoingMessage]], Awaitable[SendResult]]
 
 
-def check_linger(value: object) -> float:
-    """``value`` as seconds if it is a number from 0 to :data:`MAX_LINGER`.
-
-    Raises:
-        ConfigurationError: it is not (the message names its type and the fix).
-    """
-    shown = type(value).__name__
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(value) and 0 <= value <= MAX_LINGER:
-            return float(value)
-        shown = f"{shown} {capped_repr(value)}"
-    raise ConfigurationError(
-        f"linger must be a number of seconds from 0 to {MAX_LINGER}, got {shown}; pass e.g. "
-        f"linger={DEFAULT_LINGER}, or linger=0 to send each drain's batches alone"
-    )
-
-
 class SharedBatch(list[OutgoingMessage]):
-    """A drain's batch on its first attempt: it may share requests with other drains'
-    messages. Retries and halves of a rejected batch are plain lists, sent alone, so a
-    failure is isolated without involving the other drains again."""
+    """A drain's batch: its first attempt may share requests with other drains' messages;
+    its retries, and the halves of a rejected batch, are sent alone, so a failure is
+    isolated without involving the other drains again."""
+
+    __slots__ = ("tried",)
+
+    def __init__(self, messages: Iterable[OutgoingMessage]) -> None:
+        super().__init__(messages)
+        #: The first attempt was made (shared).
+        self.tried = False
 
 
 #: What became of a part: its request's result, or the error that failed it whole.

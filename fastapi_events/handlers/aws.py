@@ -20,9 +20,8 @@ from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_batch import AWS_INSTALL_HINT, AWSBatchForwarder, MessageAttributes, MessageGroupId
 from ._aws_entries import SQS
 from ._aws_flight import DEFAULT_MAX_IN_FLIGHT
-from ._aws_limits import DEFAULT_MAX_BYTES, MAX_ENTRIES, ByteLimit
+from ._aws_limits import DEFAULT_LINGER, DEFAULT_MAX_BYTES, MAX_ENTRIES, ByteLimit
 from ._batching import RetryPolicy
-from ._coalescing import DEFAULT_LINGER
 from ._sqs_async import SQSAsyncTransport, build_transport, check_transport
 from .sns import SNSForwardHandler
 

@@ -31,9 +31,8 @@ from ..errors import SNSDeliveryError
 from ..serialization import MessageFormat, Serializer
 from ._aws_batch import AWSBatchForwarder, MessageAttributes, MessageGroupId
 from ._aws_entries import SNS
-from ._aws_limits import MAX_ENTRIES
+from ._aws_limits import DEFAULT_LINGER, MAX_ENTRIES
 from ._batching import RetryPolicy
-from ._coalescing import DEFAULT_LINGER
 
 __all__ = [
     "SNS_DEFAULT_MAX_BYTES",
