@@ -84,7 +84,7 @@ class SQSForwardHandler(AWSBatchForwarder):
             entries with ``SenderFault: false`` (botocore's own retries apply to
             ``transport="botocore"`` sends only).
         linger: seconds a part-full request waits for other drains' messages, 0 to 1
-            (default 0.005: the drain runs after the response, so the client does not
+            (default 0.01: the drain runs after the response, so the client does not
             wait; ``0``: each drain's batches are sent alone).
         max_in_flight: SendMessageBatch calls at once, 1 to 1024; about the round-trip
             time divided by the CPU time per call (the default, 32, suits 20-30 ms).

@@ -85,7 +85,7 @@ class SNSForwardHandler(AWSBatchForwarder):
             a clash; 10 at most, trace attributes dropped first).
         retry: a :class:`RetryPolicy` for what failed transiently.
         linger: seconds a part-full request waits for other drains' messages, 0 to 1
-            (default 0.005; ``0``: each drain's batches are published alone).
+            (default 0.01; ``0``: each drain's batches are published alone).
         **boto_client_kwargs: for ``boto3.client("sns", ...)``, e.g. ``endpoint_url``.
 
     Raises:
