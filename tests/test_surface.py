@@ -97,6 +97,7 @@ SURFACE: dict[str, list[str]] = {
     "fastapi_events.handlers": ["BaseEventHandler"],
     "fastapi_events.handlers.aws": [
         "AWS_INSTALL_HINT",
+        "DEFAULT_LINGER",
         "DEFAULT_MAX_BYTES",
         "DEFAULT_MAX_IN_FLIGHT",
         "MessageGroupId",

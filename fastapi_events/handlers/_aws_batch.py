@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._event import Event
@@ -15,8 +15,17 @@ from ..errors import AWSDeliveryError
 from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_entries import AWSEntry, EntryBuilder, Wire, check_fifo, oversize_error, unique_id
 from ._aws_flight import InFlight, check_max_in_flight, deliver_concurrently
-from ._aws_limits import DEFAULT_MAX_BYTES, check_limits, halves, is_splittable, transport_error
+from ._aws_limits import (
+    DEFAULT_MAX_BYTES,
+    check_limits,
+    check_linger,
+    halves,
+    is_splittable,
+    transport_error,
+)
 from ._batching import RetryPolicy, split_batches
+from ._coalescing import Coalescer, SharedBatch, part_failures
+from ._forwarding import checked
 from ._outgoing import Failure, OutgoingMessage, SendResult
 from .forwarder import Forwarder
 
@@ -68,10 +77,12 @@ class AWSBatchForwarder(Forwarder):
         boto_client_kwargs: dict[str, Any],
         limit_hint: str,
         max_in_flight: int,
+        linger: float,
     ) -> None:
         self._boto3 = import_boto3()
         check_limits(max_batch_size, max_bytes, self.wire.service, limit_hint)
         self.max_in_flight = check_max_in_flight(max_in_flight)
+        self.linger = check_linger(linger)
         self.is_fifo = isinstance(destination, str) and destination.endswith(".fifo")
         check_fifo(destination, self.is_fifo, message_group_id, self.wire)
         super().__init__(
@@ -91,6 +102,9 @@ class AWSBatchForwarder(Forwarder):
             self.wire, serializer, id_generator, message_group_id, attributes
         )
         self._in_flight = InFlight(self.max_in_flight)
+        self._coalescer = (
+            Coalescer(self.linger, self._send_shared, self._interrupted) if self.linger else None
+        )
 
     # --- the forwarder's hooks --------------------------------------------------------------
 
@@ -162,19 +176,57 @@ class AWSBatchForwarder(Forwarder):
         return await self._in_flight.call(method, **kwargs)
 
     async def _forward(self, routes: dict[str, list[Event]]) -> None:
-        if not self.concurrent_batches:
-            await super()._forward(routes)
-            return
         limit = self.max_batch_bytes or DEFAULT_MAX_BYTES
         for destination, events in routes.items():
             messages = self._encoded(events, destination)
-            batches = split_batches(messages, self.message_size, self.max_batch_size or 1, limit)
-            if destination.endswith(".fifo"):  # order within a message group
-                for batch in batches:
-                    await self._deliver(destination, batch)
-            else:
+            batches: Iterable[Sequence[OutgoingMessage]] = split_batches(
+                messages, self.message_size, self.max_batch_size or 1, limit
+            )
+            fifo = destination.endswith(".fifo")  # order within a message group: alone
+            if self._coalescer is not None and not fifo:  # a first attempt may be shared
+                batches = map(SharedBatch, batches)
+            if self.concurrent_batches and not fifo:
                 deliver = functools.partial(self._deliver, destination)
                 await deliver_concurrently(batches, deliver, self.max_in_flight)
+            else:
+                for batch in batches:
+                    await self._deliver(destination, batch)
+
+    # --- cross-request batching (linger) ----------------------------------------------------
+
+    async def _send_once(
+        self, destination: str, batch: Sequence[OutgoingMessage]
+    ) -> Sequence[Failure]:
+        """A drain's first attempt joins shared requests; retries and halves go alone."""
+        coalescer = self._coalescer
+        if coalescer is None or not isinstance(batch, SharedBatch) or batch.tried:
+            return await super()._send_once(destination, batch)
+        batch.tried = True
+        sizes = [self.message_size(message) for message in batch]
+        limits = (self.max_batch_size or 1, self.max_batch_bytes or DEFAULT_MAX_BYTES)
+        parts = coalescer.submit(destination, batch, sizes, limits)
+        outcomes = await coalescer.wait(parts, self.in_flight_grace, self._delivered)
+        errors = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if len(errors) == len(outcomes):
+            raise errors[0]  # as a request of its own would have failed
+        result = SendResult(part_failures(parts, outcomes, self._retry_alone))
+        self._delivered(batch, result)
+        return result.failed
+
+    def _retry_alone(self, exc: Exception) -> bool:
+        """Whether messages of a shared request that failed whole may go through alone."""
+        splittable = isinstance(exc, AWSDeliveryError) and is_splittable(exc.code)
+        return splittable or self.is_transient(exc)
+
+    async def _send_shared(self, destination: str, batch: list[OutgoingMessage]) -> SendResult:
+        return await checked(self.send(await self.get_client(), destination, batch))
+
+    def _interrupted(self) -> Exception:
+        return self.delivery_error(
+            "the shared batch request was cancelled before its answer",
+            code="Cancelled",
+            sender_fault=False,
+        )
 
     def _requests(
         self, batch: Sequence[OutgoingMessage], fifo: bool

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +88,20 @@ async def deliver_concurrently(
     """``deliver`` every batch, at most ``limit`` at once, batches taken from ``batches``
     (lazily encoded) only when a place is free; the first failure is raised once all are
     done. If the caller is cancelled, the deliveries started are cancelled too and waited
-    for (each outlives it for its grace period)."""
+    for (each outlives it for its grace period). A lone batch (a small drain's) is
+    delivered in the caller's task: no task is created for it."""
+    remaining = iter(batches)
+    head = list(itertools.islice(remaining, 2))
+    if len(head) < 2:
+        for batch in head:
+            await deliver(batch)
+        return
+    await _deliver_many(itertools.chain(head, remaining), deliver, limit)
+
+
+async def _deliver_many(
+    batches: Iterable[T], deliver: Callable[[T], Awaitable[None]], limit: int
+) -> None:
     places = asyncio.Semaphore(limit)
     running: set[asyncio.Future[None]] = set()
     failures: list[Exception] = []

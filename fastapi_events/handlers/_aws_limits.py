@@ -1,9 +1,11 @@
-"""SQS and SNS limits: the configured caps, an SQS queue's own ``MaximumMessageSize``, which
-whole-batch rejections a smaller batch can avoid, and which failed calls are worth retrying."""
+"""SQS and SNS limits: the configured caps and linger, an SQS queue's own
+``MaximumMessageSize``, which whole-batch rejections a smaller batch can avoid, and which
+failed calls are worth retrying."""
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -13,11 +15,14 @@ from ..serialization import SerializationError
 from ._aws_entries import oversize_error
 
 __all__ = [
+    "DEFAULT_LINGER",
     "DEFAULT_MAX_BYTES",
     "MAX_ENTRIES",
+    "MAX_LINGER",
     "SPLITTABLE_CODES",
     "ByteLimit",
     "check_limits",
+    "check_linger",
     "error_code",
     "halves",
     "is_splittable",
@@ -49,6 +54,14 @@ SPLITTABLE_CODES = frozenset(
         "ParameterValueInvalid",
     }
 )
+
+#: Seconds a batch request waits for more drains' messages before it is sent part-full.
+#: At 1,000 requests/s of 3 events, 10 entries arrive in about 3 ms; measured at +20 ms
+#: per call (``benchmarks/forwarding_linger.py``), 5 ms made 0.101 calls per event, 10 ms
+#: 0.100. The drain runs after the response, so the wait is not the client's.
+DEFAULT_LINGER = 0.01
+#: A longer wait holds every drain (and its request's task) for nothing.
+MAX_LINGER = 1.0
 
 
 class ByteLimit:
@@ -115,6 +128,23 @@ def halves(batch: list[T]) -> tuple[list[T], list[T]]:
     """Split a batch of at least two entries into two non-empty halves, in order."""
     middle = len(batch) // 2
     return batch[:middle], batch[middle:]
+
+
+def check_linger(value: object) -> float:
+    """``value`` as seconds if it is a number from 0 to :data:`MAX_LINGER`.
+
+    Raises:
+        ConfigurationError: it is not (the message names its type and the fix).
+    """
+    shown = type(value).__name__
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value) and 0 <= value <= MAX_LINGER:
+            return float(value)
+        shown = f"{shown} {capped_repr(value)}"
+    raise ConfigurationError(
+        f"linger must be a number of seconds from 0 to {MAX_LINGER}, got {shown}; pass e.g. "
+        f"linger={DEFAULT_LINGER}, or linger=0 to send each drain's batches alone"
+    )
 
 
 def check_limits(max_batch_size: object, max_bytes: object, service: str, hint: str) -> None:

@@ -20,13 +20,14 @@ from ..serialization import MessageFormat, SerializationError, Serializer
 from ._aws_batch import AWS_INSTALL_HINT, AWSBatchForwarder, MessageAttributes, MessageGroupId
 from ._aws_entries import SQS
 from ._aws_flight import DEFAULT_MAX_IN_FLIGHT
-from ._aws_limits import DEFAULT_MAX_BYTES, MAX_ENTRIES, ByteLimit
+from ._aws_limits import DEFAULT_LINGER, DEFAULT_MAX_BYTES, MAX_ENTRIES, ByteLimit
 from ._batching import RetryPolicy
 from ._sqs_async import SQSAsyncTransport, build_transport, check_transport
 from .sns import SNSForwardHandler
 
 __all__ = [
     "AWS_INSTALL_HINT",
+    "DEFAULT_LINGER",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_IN_FLIGHT",
     "MessageGroupId",
@@ -59,6 +60,13 @@ class SQSForwardHandler(AWSBatchForwarder):
     client's credentials, region and endpoint, over keep-alive connections of their own,
     so a round trip of 20 ms costs no worker thread and little CPU.
 
+    Concurrent drains share batch requests: a drain's messages join the request being
+    filled for their queue, sent when it holds 10 entries (or ``max_bytes``) or ``linger``
+    seconds after its first message, so requests of 3 events make 0.1 calls per event,
+    not 0.33, under load. Each drain still awaits and settles its own events only: a
+    message SQS refuses is reported for its event alone; retries are sent without
+    sharing. FIFO queues are never shared (each drain's batches go in order, alone).
+
     Args:
         queue_url: the queue's URL, or ``event -> URL`` to route each event to its queue
             (events are grouped per queue, in order); a ``.fifo`` URL needs
@@ -75,6 +83,9 @@ class SQSForwardHandler(AWSBatchForwarder):
         retry: a :class:`RetryPolicy` for throttling, 5xx, transport errors and ``Failed``
             entries with ``SenderFault: false`` (botocore's own retries apply to
             ``transport="botocore"`` sends only).
+        linger: seconds a part-full request waits for other drains' messages, 0 to 1
+            (default 0.01: the drain runs after the response, so the client does not
+            wait; ``0``: each drain's batches are sent alone).
         max_in_flight: SendMessageBatch calls at once, 1 to 1024; about the round-trip
             time divided by the CPU time per call (the default, 32, suits 20-30 ms).
         transport: ``"auto"`` (asyncio, unless the client is configured with a proxy,
@@ -99,7 +110,7 @@ class SQSForwardHandler(AWSBatchForwarder):
        :class:`~fastapi_events.handlers.forwarder.Forwarder`.
 
     .. versionadded:: 1.0
-       ``max_in_flight`` and ``transport``.
+       ``max_in_flight``, ``transport`` and ``linger``.
     """
 
     messaging_system = "aws_sqs"
@@ -123,6 +134,7 @@ class SQSForwardHandler(AWSBatchForwarder):
         retry: RetryPolicy | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         transport: str = "auto",
+        linger: float = DEFAULT_LINGER,
         **boto_client_kwargs: Any,
     ) -> None:
         self.transport = check_transport(transport)
@@ -139,6 +151,7 @@ class SQSForwardHandler(AWSBatchForwarder):
             boto_client_kwargs=boto_client_kwargs,
             limit_hint="use 262144 for queues with the older 256 KiB limit",
             max_in_flight=max_in_flight,
+            linger=linger,
         )
         self.queue_url = queue_url
         self._limit = ByteLimit(max_bytes)

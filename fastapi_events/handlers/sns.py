@@ -31,7 +31,7 @@ from ..errors import SNSDeliveryError
 from ..serialization import MessageFormat, Serializer
 from ._aws_batch import AWSBatchForwarder, MessageAttributes, MessageGroupId
 from ._aws_entries import SNS
-from ._aws_limits import MAX_ENTRIES
+from ._aws_limits import DEFAULT_LINGER, MAX_ENTRIES
 from ._batching import RetryPolicy
 
 __all__ = [
@@ -64,6 +64,10 @@ class SNSForwardHandler(AWSBatchForwarder):
     reported for its event only (an :class:`~fastapi_events.errors.SNSDeliveryError` or a
     :class:`~fastapi_events.errors.SerializationError`).
 
+    Concurrent drains share PublishBatch requests: a drain's messages join the request
+    being filled for their topic, sent when full or ``linger`` seconds after its first
+    message; each drain still settles only its own events. FIFO topics are never shared.
+
     Args:
         topic_arn: the topic's ARN, or ``event -> ARN`` to route each event to its topic
             (events are grouped per topic, in order); a ``.fifo`` ARN needs
@@ -80,6 +84,8 @@ class SNSForwardHandler(AWSBatchForwarder):
         attributes: extra string attributes, constant or ``event -> mapping`` (ours win on
             a clash; 10 at most, trace attributes dropped first).
         retry: a :class:`RetryPolicy` for what failed transiently.
+        linger: seconds a part-full request waits for other drains' messages, 0 to 1
+            (default 0.01; ``0``: each drain's batches are published alone).
         **boto_client_kwargs: for ``boto3.client("sns", ...)``, e.g. ``endpoint_url``.
 
     Raises:
@@ -111,6 +117,7 @@ class SNSForwardHandler(AWSBatchForwarder):
         message_group_id: MessageGroupId | None = None,
         attributes: MessageAttributes | None = None,
         retry: RetryPolicy | None = None,
+        linger: float = DEFAULT_LINGER,
         **boto_client_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -126,6 +133,7 @@ class SNSForwardHandler(AWSBatchForwarder):
             boto_client_kwargs=boto_client_kwargs,
             limit_hint="keep 262144 unless the topic's MaximumMessageSize was raised",
             max_in_flight=_MAX_IN_FLIGHT,
+            linger=linger,
         )
         self.topic_arn = topic_arn
 
