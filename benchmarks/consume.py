@@ -125,6 +125,11 @@ def table(results: list[dict[str, Any]]) -> list[str]:
                 f"p99 {result['latency_p99_ms']:.1f} ms"
             )
         lines.append(line)
+        if "ours_botocore_eps" in result:
+            lines.append(
+                f"  {'':<9}{'transport=botocore':>14}  ours "
+                f"{result['ours_botocore_eps']:>8.0f}/s  ratio {result['botocore_ratio']:>5.2f}"
+            )
         delayed = sorted(
             key for key in result if key.startswith("delay_") and key.endswith("ratio")
         )

@@ -15,6 +15,8 @@ message was deleted:
   many threads as the consumer has calls in flight: two (its receive loop keeps one
   ReceiveMessage in flight, and its deletes go out one call at a time beside it); for
   context also one thread (**raw_1thread**: one receive in flight, as the consumer).
+* **ours_botocore**: the consumer with ``transport="botocore"`` (boto3 in worker threads:
+  what it did before its calls moved onto the event loop).
 
 Repetitions alternate them (order flipped each time); the median of each is reported.
 With ``--delay-ms D`` (default 20; 0: skip) the same comparison is repeated through
@@ -155,13 +157,18 @@ def raw(endpoint: str, url: str, count: int, threads: int) -> float:
     return count / (finished[0] - started)
 
 
-async def compare(server: str, endpoint: str, count: int, repeat: int) -> dict[str, float]:
-    """Medians of ours, raw and raw_1thread, alternated (order flipped each time)."""
+async def compare(
+    server: str, endpoint: str, count: int, repeat: int, botocore: bool = True
+) -> dict[str, float]:
+    """Medians of ours, raw and raw_1thread (and ours_botocore), alternated (order flipped
+    each time)."""
     runs: dict[str, Callable[[str], Any]] = {
         "ours": lambda url: ours(endpoint, url, count),
         "raw": lambda url: asyncio.to_thread(raw, endpoint, url, count, RAW_THREADS),
         "raw_1thread": lambda url: asyncio.to_thread(raw, endpoint, url, count, 1),
     }
+    if botocore:
+        runs["ours_botocore"] = lambda url: ours(endpoint, url, count, transport="botocore")
     results: dict[str, list[float]] = {kind: [] for kind in runs}
     admin = _client(server)
     for repetition in range(repeat):
@@ -223,6 +230,8 @@ def _rounded(eps: dict[str, float], prefix: str = "") -> dict[str, float]:
     out = {f"{prefix}{kind}_eps": round(value, 1) for kind, value in eps.items()}
     out[f"{prefix}ratio"] = round(eps["ours"] / eps["raw"], 3)
     out[f"{prefix}ratio_to_raw_1thread"] = round(eps["ours"] / eps["raw_1thread"], 3)
+    if "ours_botocore" in eps:
+        out[f"{prefix}botocore_ratio"] = round(eps["ours_botocore"] / eps["raw"], 3)
     return out
 
 
@@ -241,7 +250,9 @@ async def run(server: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     if args.delay_ms:
         with _proxy(server, args.delay_ms) as endpoint:
-            delayed = await compare(server, endpoint, args.delayed_events, args.repeat)
+            delayed = await compare(
+                server, endpoint, args.delayed_events, args.repeat, botocore=False
+            )
         result.update(_rounded(delayed, f"delay_{args.delay_ms:g}ms_"))
         result[f"delay_{args.delay_ms:g}ms_events"] = args.delayed_events
     return result
