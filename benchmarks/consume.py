@@ -127,7 +127,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         lines.append(line)
         if "ours_botocore_eps" in result:
             lines.append(
-                f"  {'':<9}{'transport=botocore':>14}  ours "
+                f"  {'':<9}{'botocore':<16}ours "
                 f"{result['ours_botocore_eps']:>8.0f}/s  ratio {result['botocore_ratio']:>5.2f}"
             )
         delayed = sorted(
@@ -136,7 +136,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         for key in delayed:
             prefix = key.removesuffix("ratio")
             lines.append(
-                f"  {'':<9}{'+' + prefix[6:-1].removesuffix('ms') + ' ms/call':>14}  ours "
+                f"  {'':<9}{'+' + prefix[6:-1].removesuffix('ms') + ' ms/call':<16}ours "
                 f"{result[prefix + 'ours_eps']:>8.0f}/s  raw {result[prefix + 'raw_eps']:>8.0f}/s"
                 f"  ratio {result[key]:>5.2f}"
             )
