@@ -33,6 +33,8 @@ MAX_VISIBILITY_TIMEOUT = 43_200
 #: Seconds between two empty receives when ``wait_time_seconds=0`` (short polling).
 SHORT_POLL_PAUSE = 0.1
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+#: Polls left open at stop and their give-backs (asyncio transport): held until done.
+_LEFT_OVER: set[asyncio.Future[Any]] = set()
 #: The batch calls: boto3's method and the SQS action.
 _CALLS = {
     "delete": ("delete_message_batch", "DeleteMessageBatch"),
@@ -125,7 +127,6 @@ class SQSConsumer(Consumer):
         self._sender: SQSAsyncTransport | None = None
         self._poll: ThreadPoll[list[dict[str, Any]]] | None = None
         self._abandoned = False
-        self._giving_back: set[asyncio.Task[None]] = set()
 
     def describe(self) -> str:
         """The class and the queue URL."""
@@ -175,6 +176,8 @@ class SQSConsumer(Consumer):
         thread; on the loop: a task, as long as the loop runs)."""
         self._abandoned = True
         if self._sender is not None:
+            _LEFT_OVER.add(receiving)  # runs to its end (or the loop's), never collected
+            receiving.add_done_callback(_LEFT_OVER.discard)
             receiving.add_done_callback(functools.partial(self._give_back_late, self._sender))
             return
         if self._poll is not None:
@@ -232,9 +235,12 @@ class SQSConsumer(Consumer):
     def _give_back_late(self, sender: SQSAsyncTransport, receiving: asyncio.Task[Any]) -> None:
         """On the loop: what a poll open at stop returned is made visible again."""
         late = [] if receiving.cancelled() or receiving.exception() else receiving.result()
+        if not late:  # nothing to give back (or the loop is shutting down)
+            sender.close()
+            return
         task = asyncio.ensure_future(self._give_back_async(sender, [d.message for d in late]))
-        self._giving_back.add(task)
-        task.add_done_callback(self._giving_back.discard)
+        _LEFT_OVER.add(task)
+        task.add_done_callback(_LEFT_OVER.discard)
 
     async def _give_back_async(
         self, sender: SQSAsyncTransport, messages: list[dict[str, Any]]
