@@ -70,7 +70,7 @@ def _spawn(*args: str) -> tuple[subprocess.Popen[str], int]:
 
 @contextlib.contextmanager
 def _server() -> Iterator[str]:
-    process, port = _spawn("sqs_light.py")
+    process, port = _spawn("sqs_light.py", "--max-stored", "0")  # counted, not kept
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consume import table as consume_table
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
 QUICK_RESULTS = HERE / "results" / "quick.json"
@@ -56,7 +58,7 @@ def worker(python: Path | str, script: str, *args: str) -> dict[str, Any]:
         text=True,
         check=True,
         cwd=HERE,
-        timeout=900,
+        timeout=3600,  # consume.py runs several scripts of up to 900 s
     )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -242,6 +244,15 @@ def forwarding_rtt(quick: bool) -> dict[str, Any]:
     return section
 
 
+def consume(quick: bool) -> list[dict[str, Any]]:
+    """Scenario 8: every ``consume_*.py`` (events/s consumed against the raw client, and
+    end-to-end latency where measured), each in its own process; a source whose server
+    is missing is reported as skipped (see ``consume.py``)."""
+    out = worker(sys.executable, "consume.py", *(["--quick"] if quick else []))
+    results: list[dict[str, Any]] = out["consume"]
+    return results
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     cpuinfo = Path("/proc/cpuinfo")
@@ -332,6 +343,9 @@ def table(results: dict[str, Any]) -> str:
     lines += ["", "7. SQS forwarding with +N ms per call (light SQS server; targets at +20 ms:"]
     lines.append("   >= 3000 events/s, <= 0.1 calls/event, stall p99 <= 5 ms, max <= 10 ms)")
     lines += _rtt_lines(results["forwarding_rtt"])
+    lines += ["", "9. consuming, events/s into a no-op handler vs. the raw client (target ratio"]
+    lines.append("   >= 0.8); end-to-end latency from dispatch() in an app to the handler")
+    lines += consume_table(results["consume"])
     return "\n".join(lines)
 
 
@@ -374,6 +388,7 @@ def main() -> None:
         results["latency"] = latency(args.quick)
     results["forwarding"] = forwarding(args.quick)
     results["forwarding_rtt"] = forwarding_rtt(args.quick)
+    results["consume"] = consume(args.quick)
     results["seconds"] = round(time.time() - started)
     path = QUICK_RESULTS if args.quick else RESULTS
     path.parent.mkdir(exist_ok=True)

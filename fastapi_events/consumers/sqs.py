@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._redact import capped_repr, capped_text, describe_handler
 from ..errors import ConfigurationError
 from ..handlers._aws_batch import import_boto3
+from ..handlers._sqs_async import SQSAsyncTransport, build_transport, check_transport
 from ._delivery import Delivery
+from ._sqs_messages import MAX_ENTRIES, as_boto3, check_int, chunks, delivery, give_back_entries
 from ._thread_poll import ThreadPoll
 from .base import Consumer
 
@@ -30,16 +32,25 @@ logger = logging.getLogger(__name__)
 MAX_VISIBILITY_TIMEOUT = 43_200
 #: Seconds between two empty receives when ``wait_time_seconds=0`` (short polling).
 SHORT_POLL_PAUSE = 0.1
-_MAX_ENTRIES = 10  # per ReceiveMessage, DeleteMessageBatch, ChangeMessageVisibilityBatch
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+#: Polls left open at stop and their give-backs (asyncio transport): held until done.
+_LEFT_OVER: set[asyncio.Future[Any]] = set()
+#: The batch calls: boto3's method and the SQS action.
+_CALLS = {
+    "delete": ("delete_message_batch", "DeleteMessageBatch"),
+    "retry": ("change_message_visibility_batch", "ChangeMessageVisibilityBatch"),
+}
 
 
 class SQSConsumer(Consumer):
     """Receive events from an SQS queue with long polling and hand them to your handlers.
 
     Receives with ``ReceiveMessage`` (up to 10 at a time, no more than there is room for
-    under ``concurrency``; message attributes and ``ApproximateReceiveCount``), in a
-    worker thread so the event loop never blocks. Messages whose handlers all succeeded
+    under ``concurrency``; message attributes and ``ApproximateReceiveCount``) without
+    blocking the event loop: by default on the loop itself, signed with botocore's SigV4
+    signer and the boto3 client's credentials, region and endpoint (as
+    :class:`~fastapi_events.handlers.aws.SQSForwardHandler` sends), else with boto3 in a
+    worker thread. Messages whose handlers all succeeded
     are deleted with ``DeleteMessageBatch`` (only those: a failure in a batch deletes
     nothing else); a failed one is retried by SQS itself: its visibility timeout is set to
     the backoff delay, so the queue delivers it again then. A message that failed on its
@@ -61,6 +72,10 @@ class SQSConsumer(Consumer):
             exited by then, SQS does, after the visibility timeout).
         visibility_timeout: seconds received messages stay hidden (default: the queue's).
         client_kwargs: more arguments for ``boto3.client("sqs", ...)``.
+        transport: ``"auto"`` (asyncio, unless the client is configured with a proxy, from
+            its ``Config`` or the environment, or a client certificate), ``"asyncio"``, or
+            ``"botocore"`` (boto3's calls in worker threads, for every botocore feature;
+            botocore's own retries apply to these only).
         **options: the options of :class:`~fastapi_events.consumers.Consumer`
             (``concurrency``, ``max_deliveries``, ``backoff``, ``dead_letter``...).
 
@@ -74,6 +89,9 @@ class SQSConsumer(Consumer):
         app = FastAPI(lifespan=consumer.lifespan)
 
     .. versionadded:: 1.0
+
+    .. versionadded:: 1.0
+       ``transport``.
     """
 
     messaging_system = "aws_sqs"
@@ -89,14 +107,16 @@ class SQSConsumer(Consumer):
         wait_time_seconds: int = 20,
         visibility_timeout: int | None = None,
         client_kwargs: Mapping[str, Any] | None = None,
+        transport: str = "auto",
         **options: Any,
     ) -> None:
         self._boto3 = import_boto3()
+        self.transport = check_transport(transport)
         if not isinstance(queue_url, str) or not queue_url:
             raise ConfigurationError(f"queue_url must be a queue URL, got {capped_repr(queue_url)}")
-        _check_int("wait_time_seconds", wait_time_seconds, 0, 20)
+        check_int("wait_time_seconds", wait_time_seconds, 0, 20)
         if visibility_timeout is not None:
-            _check_int("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
+            check_int("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
         super().__init__(handlers=handlers, **options)
         self.queue_url = queue_url
         self.region_name = region_name
@@ -104,6 +124,7 @@ class SQSConsumer(Consumer):
         self.visibility_timeout = visibility_timeout
         self._client_kwargs = {"endpoint_url": endpoint_url, **(client_kwargs or {})}
         self._client: Any = None
+        self._sender: SQSAsyncTransport | None = None
         self._poll: ThreadPoll[list[dict[str, Any]]] | None = None
         self._abandoned = False
 
@@ -114,50 +135,64 @@ class SQSConsumer(Consumer):
     # --- the broker's hooks --------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Create the boto3 client in a worker thread."""
+        """Create the boto3 client (and the asyncio transport) in a worker thread."""
         self._abandoned = False
-        self._client = await asyncio.to_thread(self._new_client)
+        self._client, self._sender = await asyncio.to_thread(self._new_client)
 
-    def _new_client(self) -> Any:
+    def _new_client(self) -> tuple[Any, SQSAsyncTransport | None]:
         session = self._boto3.session.Session()  # sessions are not thread-safe; clients are
-        return session.client("sqs", region_name=self.region_name, **self._client_kwargs)
+        client = session.client("sqs", region_name=self.region_name, **self._client_kwargs)
+        return client, build_transport(self.transport, session, client, self._client_kwargs, 2)
 
     async def disconnect(self) -> None:
-        """Close the client (left to a poll still running, which uses it)."""
+        """Close the client (what a poll still running uses is left to it)."""
         client, self._client = self._client, None
-        if client is not None and not self._abandoned:
+        sender, self._sender = self._sender, None
+        if sender is not None and not self._abandoned:
+            sender.close()
+        if client is not None and not (self._abandoned and sender is None):
             client.close()
 
     async def receive(self, max_messages: int) -> list[Delivery]:
         """One long poll for up to ``max_messages`` (at most 10) messages."""
-        client = self._client
-        count = min(max_messages, _MAX_ENTRIES)
-        poll = ThreadPoll(
-            functools.partial(self._receive_now, client, count),
-            functools.partial(self._give_back_now, client),
-        )
-        self._poll = poll
-        messages = await poll.future
+        count = min(max_messages, MAX_ENTRIES)
+        if self._sender is not None:
+            answer = await self._sender.call("ReceiveMessage", self._receive_request(count))
+            messages = [as_boto3(message) for message in answer.get("Messages") or []]
+        else:
+            client = self._client
+            poll = ThreadPoll(
+                functools.partial(self._receive_now, client, count),
+                functools.partial(self._give_back_now, client),
+            )
+            self._poll = poll
+            messages = await poll.future
         if not messages and not self.wait_time_seconds:
             await asyncio.sleep(SHORT_POLL_PAUSE)  # short polling: no busy loop
-        return [_delivery(message) for message in messages]
+        return [delivery(message) for message in messages]
 
     def abandon(self, receiving: asyncio.Task[list[Delivery]]) -> None:
-        """Leave the open poll to its thread, which gives back what it returns."""
+        """Leave the open poll to finish by itself and give back what it returns (its
+        thread; on the loop: a task, as long as the loop runs)."""
         self._abandoned = True
+        if self._sender is not None:
+            _LEFT_OVER.add(receiving)  # runs to its end (or the loop's), never collected
+            receiving.add_done_callback(_LEFT_OVER.discard)
+            receiving.add_done_callback(functools.partial(self._give_back_late, self._sender))
+            return
         if self._poll is not None:
             self._poll.abandon()
         receiving.cancel()
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Delete the messages, 10 per ``DeleteMessageBatch``."""
-        for chunk in _chunks(deliveries):
+        for chunk in chunks(deliveries):
             entries = [{"Id": str(i), "ReceiptHandle": d.receipt} for i, d in enumerate(chunk)]
-            await self._batch("delete", self._client.delete_message_batch, entries)
+            await self._batch("delete", entries)
 
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
         """Set each message's visibility timeout to its delay (whole seconds, at most 12 h)."""
-        for chunk in _chunks(retries):
+        for chunk in chunks(retries):
             entries = [
                 {
                     "Id": str(i),
@@ -166,7 +201,7 @@ class SQSConsumer(Consumer):
                 }
                 for i, (delivery, delay) in enumerate(chunk)
             ]
-            await self._batch("retry", self._client.change_message_visibility_batch, entries)
+            await self._batch("retry", entries)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Make the messages visible again at once (visibility timeout 0)."""
@@ -174,32 +209,58 @@ class SQSConsumer(Consumer):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _receive_now(self, client: Any, count: int) -> list[dict[str, Any]]:
-        options: dict[str, Any] = {}
+    def _receive_request(self, count: int) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "QueueUrl": self.queue_url,
+            "MaxNumberOfMessages": count,
+            "WaitTimeSeconds": self.wait_time_seconds,
+            "MessageAttributeNames": ["All"],
+            "AttributeNames": _SYSTEM_ATTRIBUTES,
+        }
         if self.visibility_timeout is not None:
-            options["VisibilityTimeout"] = self.visibility_timeout
-        response = client.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=self.wait_time_seconds,
-            MessageAttributeNames=["All"],
-            AttributeNames=_SYSTEM_ATTRIBUTES,
-            **options,
-        )
+            request["VisibilityTimeout"] = self.visibility_timeout
+        return request
+
+    def _receive_now(self, client: Any, count: int) -> list[dict[str, Any]]:
+        response = client.receive_message(**self._receive_request(count))
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
     def _give_back_now(self, client: Any, messages: list[dict[str, Any]]) -> None:
         """In the poll's thread: what a poll returned after the consumer stopped."""
-        for chunk in _chunks(messages):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(chunk)
-            ]
+        for chunk in chunks(messages):
+            entries = give_back_entries(chunk)
             client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
-    async def _batch(self, what: str, method: Any, entries: list[dict[str, Any]]) -> None:
-        response = await asyncio.to_thread(method, QueueUrl=self.queue_url, Entries=entries)
+    def _give_back_late(self, sender: SQSAsyncTransport, receiving: asyncio.Task[Any]) -> None:
+        """On the loop: what a poll open at stop returned is made visible again."""
+        late = [] if receiving.cancelled() or receiving.exception() else receiving.result()
+        if not late:  # nothing to give back (or the loop is shutting down)
+            sender.close()
+            return
+        task = asyncio.ensure_future(self._give_back_async(sender, [d.message for d in late]))
+        _LEFT_OVER.add(task)
+        task.add_done_callback(_LEFT_OVER.discard)
+
+    async def _give_back_async(
+        self, sender: SQSAsyncTransport, messages: list[dict[str, Any]]
+    ) -> None:
+        try:
+            for chunk in chunks(messages):
+                request = {"QueueUrl": self.queue_url, "Entries": give_back_entries(chunk)}
+                await sender.call("ChangeMessageVisibilityBatch", request)
+        except Exception:
+            logger.exception("giving back messages received after a consumer stopped failed")
+        finally:
+            sender.close()
+
+    async def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
+        method, action = _CALLS[what]
+        request = {"QueueUrl": self.queue_url, "Entries": entries}
+        if self._sender is not None:
+            response = await self._sender.call(action, request)
+        else:
+            response = await asyncio.to_thread(getattr(self._client, method), **request)
         failed = response.get("Failed") or []
         if failed:
             codes = sorted({str(item.get("Code", "?")) for item in failed})
@@ -210,27 +271,3 @@ class SQSConsumer(Consumer):
                 len(failed),
                 capped_text(", ".join(codes), 200),
             )
-
-
-def _delivery(message: dict[str, Any]) -> Delivery:
-    attributes = message.get("Attributes") or {}
-    sent = attributes.get("SentTimestamp")
-    return Delivery(
-        message,
-        str(message.get("MessageId", "")),
-        int(attributes.get("ApproximateReceiveCount", 1)),
-        message["ReceiptHandle"],
-        int(sent) / 1000 if sent else None,
-    )
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _MAX_ENTRIES):
-        yield items[start : start + _MAX_ENTRIES]
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigurationError(
-            f"{name} must be an int from {low} to {high} (SQS limits), got {capped_repr(value)}"
-        )

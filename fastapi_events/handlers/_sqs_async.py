@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 #: always asyncio, always boto3 in worker threads.
 TRANSPORTS = ("auto", "asyncio", "botocore")
 
-_TARGET = "AmazonSQS.SendMessageBatch"
+_TARGET_PREFIX = "AmazonSQS."
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 #: Seconds a frozen copy of refreshable credentials is used before it is read again (in a
 #: worker thread: a refresh may call STS). botocore refreshes 15 minutes before expiry.
@@ -122,14 +122,26 @@ class SQSAsyncTransport:
             botocore.exceptions.ClientError: SQS answered with an error.
             botocore.exceptions.BotoCoreError: the connection failed or timed out.
         """
+        return await self.call("SendMessageBatch", {"QueueUrl": queue_url, "Entries": entries})
+
+    async def call(self, action: str, request: dict[str, Any]) -> Any:
+        """Call the SQS ``action`` (``ReceiveMessage``...) with ``request`` (its JSON
+        protocol's parameters); the parsed answer, as the JSON protocol gives it.
+
+        Raises:
+            botocore.exceptions.ClientError: SQS answered with an error.
+            botocore.exceptions.BotoCoreError: the connection failed or timed out.
+        """
         pool = self._pool()
         credentials = await self._credentials.current()
-        response = await self._post(pool, credentials, {"QueueUrl": queue_url, "Entries": entries})
+        response = await self._post(pool, credentials, action, request)
         if response.status >= 300:
-            raise _client_error(response)
+            raise _client_error(response, action)
         return json.loads(response.body or b"{}")
 
-    async def _post(self, pool: ConnectionPool, credentials: Any, request: Any) -> HttpResponse:
+    async def _post(
+        self, pool: ConnectionPool, credentials: Any, action: str, request: Any
+    ) -> HttpResponse:
         """The answer; a failed connection raises what botocore would (its error code
         names the failure: ``EndpointConnectionError``, ``ReadTimeoutError``...)."""
         from botocore import exceptions  # type: ignore[import-untyped]
@@ -142,7 +154,7 @@ class SQSAsyncTransport:
             raise exceptions.EndpointConnectionError(endpoint_url=self._url, error=exc) from exc
         try:
             body = json.dumps(request).encode()
-            pool.send(connection, self._signed(credentials, body, pool.netloc), body)
+            pool.send(connection, self._signed(credentials, body, pool.netloc, action), body)
             return await pool.response(connection)
         except asyncio.TimeoutError as exc:
             raise exceptions.ReadTimeoutError(endpoint_url=self._url, error=exc) from exc
@@ -159,21 +171,21 @@ class SQSAsyncTransport:
         for pool in pools:
             pool.close()
 
-    def _signed(self, credentials: Any, body: bytes, host: str) -> dict[str, str]:
+    def _signed(self, credentials: Any, body: bytes, host: str, action: str) -> dict[str, str]:
         from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
         from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 
         headers = {
             "Host": host,
             "Content-Type": _CONTENT_TYPE,
-            "X-Amz-Target": _TARGET,
+            "X-Amz-Target": _TARGET_PREFIX + action,
         }
         request = AWSRequest("POST", self._url, data=body, headers=headers)
         SigV4Auth(credentials, "sqs", self._region).add_auth(request)
         return dict(request.headers.items())
 
 
-def _client_error(response: HttpResponse) -> Exception:
+def _client_error(response: HttpResponse, action: str) -> Exception:
     """The ``ClientError`` botocore raises for this answer (SQS's legacy query code from
     ``x-amzn-query-error`` when present, as botocore reads it)."""
     from botocore.exceptions import ClientError
@@ -192,7 +204,7 @@ def _client_error(response: HttpResponse) -> Exception:
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": response.status, "HTTPHeaders": response.headers},
     }
-    return ClientError(error, "SendMessageBatch")  # type: ignore[no-any-return]
+    return ClientError(error, action)  # type: ignore[no-any-return]
 
 
 def _ssl_context(verify: object) -> ssl.SSLContext:

@@ -81,13 +81,15 @@ async def test_a_second_stop_cuts_the_first_ones_timeout_short(
     assert len(queue.receive_all(1)) == 1
 
 
+@pytest.mark.parametrize("transport", ["asyncio", "botocore"])
 async def test_a_poll_open_at_stop_gives_back_what_it_returns(
-    sqs_queue: Callable[..., SQSQueue],
+    sqs_queue: Callable[..., SQSQueue], transport: str
 ) -> None:
-    """stop() leaves an open long poll to its thread, which makes its messages visible."""
+    """stop() leaves an open long poll to finish (its thread, or a task on the loop),
+    which makes its messages visible again."""
     queue = sqs_queue()
     handler, calls = scripted()
-    consumer = consumer_for(queue, [handler], wait_time_seconds=2)
+    consumer = consumer_for(queue, [handler], wait_time_seconds=2, transport=transport)
     await consumer.start()
     await asyncio.sleep(0.1)  # the long poll is open
     await consumer.stop()

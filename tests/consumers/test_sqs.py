@@ -101,14 +101,16 @@ async def test_a_message_without_event_time_has_the_time_sqs_took_it(
     assert before - 0.001 <= stamp <= after + 0.001 < received  # SentTimestamp: ms
 
 
+@pytest.mark.parametrize("transport", ["asyncio", "botocore"])
 async def test_a_partial_failure_deletes_only_the_successes(
-    sqs_queue: Callable[..., SQSQueue],
+    sqs_queue: Callable[..., SQSQueue], transport: str
 ) -> None:
-    """Two of five fail: three are deleted, two wait invisible for their retry."""
+    """Two of five fail: three are deleted, two wait invisible for their retry (through
+    either transport)."""
     queue = sqs_queue()
     await forward(queue, [order(i) for i in range(5)])
     handler, calls = scripted(lambda event: 9 if event.payload["order"] in (1, 3) else 0)
-    consumer = consumer_for(queue, [handler], backoff=60)
+    consumer = consumer_for(queue, [handler], backoff=60, transport=transport)
     async with consumer:
         await until(lambda: len(calls.started) == 5)
     assert sorted(e.payload["order"] for e in calls.finished) == [0, 2, 4]
@@ -116,15 +118,16 @@ async def test_a_partial_failure_deletes_only_the_successes(
     assert (consumer.stats.succeeded, consumer.stats.failed, consumer.stats.retried) == (3, 2, 2)
 
 
+@pytest.mark.parametrize("transport", ["asyncio", "botocore"])
 async def test_failing_twice_then_succeeding_is_redelivered_by_sqs(
-    sqs_queue: Callable[..., SQSQueue],
+    sqs_queue: Callable[..., SQSQueue], transport: str
 ) -> None:
     """Each failure hands the message back to SQS; the third delivery succeeds."""
     queue = sqs_queue()
     sent = order(7)
     await forward(queue, [sent])
     handler, calls = scripted(2)
-    consumer = consumer_for(queue, [handler])
+    consumer = consumer_for(queue, [handler], transport=transport)
     async with consumer:
         await until(lambda: calls.finished)
     assert calls.count(sent.id) == 3
@@ -334,3 +337,20 @@ def test_options_out_of_range_are_refused(option: str, value: object) -> None:
     """SQS's limits and the consumer's own are checked at construction."""
     with pytest.raises(ConfigurationError, match=option):
         SQSConsumer("http://127.0.0.1:1/q", handlers=[scripted()[0]], **{option: value})
+
+
+@pytest.mark.parametrize("value", [5, "http"])
+def test_an_unknown_transport_is_refused(value: object) -> None:
+    """transport= names one of auto/asyncio/botocore; the error names what was given."""
+    with pytest.raises(ConfigurationError, match="transport must be one of") as caught:
+        SQSConsumer("http://127.0.0.1:1/q", handlers=[scripted()[0]], transport=value)
+    assert ("int" if value == 5 else "'http'") in str(caught.value)
+
+
+def test_binary_attributes_arrive_as_bytes_on_either_transport() -> None:
+    """SQS's JSON answer carries Binary attributes base64-encoded; boto3 gives bytes, and
+    so does the asyncio transport."""
+    from fastapi_events.consumers._sqs_messages import as_boto3
+
+    message = {"MessageAttributes": {"blob": {"DataType": "Binary", "BinaryValue": "AAEC"}}}
+    assert as_boto3(message)["MessageAttributes"]["blob"]["BinaryValue"] == b"\x00\x01\x02"
