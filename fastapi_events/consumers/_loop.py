@@ -37,7 +37,8 @@ class Loop:
         self._wake = asyncio.Event()  # a task finished, or stop() was (called) again
         self._stopping = asyncio.Event()
         self._deadline = math.inf
-        self._late: asyncio.Task[list[Delivery]] | None = None
+        self._late: list[asyncio.Task[list[Delivery]]] = []  # receives open at stop
+        self._reserved = 0  # room the receives in flight asked for
         self.serving: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,7 +81,7 @@ class Loop:
         await self._until_done(self._tasks)
         self._cancel_in_flight()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._give_back_late_receive()
+        await self._give_back_late_receives()
         await self.settler.drain(max(self.remaining(), SETTLE_GRACE))
         return True
 
@@ -88,8 +89,9 @@ class Loop:
 
     async def _serve(self) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())  # one waiter for every receive
+        receivers = max(1, self.consumer.receives_in_flight)
         try:
-            await self._receive_while_room(stop)
+            await asyncio.gather(*(self._receive_while_room(stop) for _ in range(receivers)))
         finally:
             stop.cancel()
 
@@ -99,6 +101,7 @@ class Loop:
             try:
                 deliveries = self.consumer.ready(room) or await self._receive(room, stop)
             except Exception:
+                self._unreserve(room)
                 failures += 1
                 pause = min(_MAX_PAUSE, 0.5 * 2.0 ** min(failures, 6))
                 logger.exception(
@@ -106,19 +109,32 @@ class Loop:
                 )
                 await self._pause(pause)
                 continue
+            except BaseException:
+                self._unreserve(room)
+                raise
             failures = 0
+            self._unreserve(room)
             for delivery in deliveries:
                 self._begin(delivery)
 
     async def _room(self) -> int:
-        """How many more messages may be in flight; 0 once stopping."""
+        """How many more messages one receive may ask for (reserved until it returns:
+        receives in flight together never ask for more than ``concurrency``); 0 once
+        stopping."""
         while not self._stopping.is_set():
-            free: int = self.consumer.concurrency - len(self._tasks)
+            free: int = self.consumer.concurrency - len(self._tasks) - self._reserved
             if free > 0:
-                return free
+                batch = self.consumer.receive_batch
+                room = free if batch is None else min(free, batch)
+                self._reserved += room
+                return room
             self._wake.clear()
             await self._wake.wait()
         return 0
+
+    def _unreserve(self, room: int) -> None:
+        self._reserved -= room
+        self._wake.set()  # another receiver may have room now
 
     async def _receive(self, room: int, stop: asyncio.Future[Any]) -> list[Delivery]:
         """One receive, given up on (kept for :meth:`stop`) if stopping comes first."""
@@ -126,10 +142,10 @@ class Loop:
         try:
             await asyncio.wait({receiving, stop}, return_when=_FIRST)
         except asyncio.CancelledError:
-            self._late = receiving
+            self._late.append(receiving)
             raise
         if not receiving.done():
-            self._late = receiving
+            self._late.append(receiving)
             return []
         return receiving.result()
 
@@ -203,20 +219,15 @@ class Loop:
         for task in self._tasks:
             task.cancel()
 
-    async def _give_back_late_receive(self) -> None:
-        """What a receive still open at stop returns is given back unhandled."""
-        late, self._late = self._late, None
-        if late is None:
-            return
-        if self.consumer.wait_for_open_receive:
-            await self._until_done([late])
-        if not late.done():
-            self.consumer.abandon(late)
-            return
-        if late.cancelled():
-            return
-        if late.exception() is not None:
-            return  # receiving failed: nothing was received
-        for delivery in late.result():
-            self.consumer.stats.received += 1
-            self.settler.add(delivery, RELEASE)
+    async def _give_back_late_receives(self) -> None:
+        """What the receives still open at stop return is given back unhandled."""
+        late, self._late = self._late, []
+        if late and self.consumer.wait_for_open_receive:
+            await self._until_done(late)
+        for receiving in late:
+            if not receiving.done():
+                self.consumer.abandon(receiving)
+            elif not receiving.cancelled() and receiving.exception() is None:
+                for delivery in receiving.result():  # (a failed receive received nothing)
+                    self.consumer.stats.received += 1
+                    self.settler.add(delivery, RELEASE)

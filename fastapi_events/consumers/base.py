@@ -76,6 +76,11 @@ class Consumer(Service):
     #: :meth:`stop` waits (up to its deadline) for a receive still open, to give back
     #: what it returns; ``False``: :meth:`abandon` it at once (it gives back by itself).
     wait_for_open_receive: ClassVar[bool] = True
+    #: The most messages one :meth:`receive` returns (``None``: no limit of its own).
+    receive_batch: ClassVar[int | None] = None
+    #: Receives the loop keeps open at once (each asks for at most :attr:`receive_batch`
+    #: messages; together they never ask for more than ``concurrency``).
+    receives_in_flight: int = 1
 
     def __init__(
         self,

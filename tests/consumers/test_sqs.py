@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -331,12 +332,46 @@ async def test_fastapi_lifespan_consumes_while_the_app_runs(
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("wait_time_seconds", 21), ("visibility_timeout", -1), ("concurrency", 0)],
+    [
+        ("wait_time_seconds", 21),
+        ("visibility_timeout", -1),
+        ("concurrency", 0),
+        ("receives", 0),
+        ("receives", "4"),
+    ],
 )
 def test_options_out_of_range_are_refused(option: str, value: object) -> None:
     """SQS's limits and the consumer's own are checked at construction."""
     with pytest.raises(ConfigurationError, match=option):
         SQSConsumer("http://127.0.0.1:1/q", handlers=[scripted()[0]], **{option: value})
+
+
+@pytest.mark.parametrize("transport", ["asyncio", "botocore"])
+async def test_several_receives_in_flight_handle_every_message_once(
+    sqs_queue: Callable[..., SQSQueue], transport: str
+) -> None:
+    """receives=4 (asyncio; boto3 keeps one): 40 messages, each handled and deleted once."""
+    queue = sqs_queue()
+    sent = [order(i) for i in range(40)]
+    await forward(queue, sent)
+    handler, calls = scripted()
+    consumer = consumer_for(queue, [handler], concurrency=40, receives=4, transport=transport)
+    assert consumer.receives == 4
+    async with consumer:
+        await until(lambda: len(calls.finished) == 40)
+        assert consumer.receives_in_flight == (4 if transport == "asyncio" else 1)
+    assert calls.finished_ids == Counter(event.id for event in sent)
+    assert consumer.stats.succeeded == 40
+    assert counts(queue) == (0, 0)
+
+
+def test_receives_default_to_one_per_ten_of_concurrency() -> None:
+    """One ReceiveMessage in flight per 10 messages of concurrency, 1 to 10."""
+    made = [
+        SQSConsumer("http://127.0.0.1:1/q", handlers=[scripted()[0]], concurrency=c).receives
+        for c in (1, 10, 11, 35, 1000)
+    ]
+    assert made == [1, 1, 2, 4, 10]
 
 
 @pytest.mark.parametrize("value", [5, "http"])
