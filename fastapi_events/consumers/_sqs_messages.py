@@ -11,9 +11,21 @@ from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ._delivery import Delivery
 
-__all__ = ["MAX_ENTRIES", "as_boto3", "check_int", "chunks", "delivery", "give_back_entries"]
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_VISIBILITY_TIMEOUT",
+    "as_boto3",
+    "check_int",
+    "chunks",
+    "delay_entries",
+    "delete_entries",
+    "delivery",
+    "give_back_entries",
+]
 
 MAX_ENTRIES = 10  # per ReceiveMessage, DeleteMessageBatch, ChangeMessageVisibilityBatch
+#: SQS's largest visibility timeout (12 hours): the longest retry delay it can express.
+MAX_VISIBILITY_TIMEOUT = 43_200
 
 
 def as_boto3(message: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +55,24 @@ def give_back_entries(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]
     return [
         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
         for i, m in enumerate(messages)
+    ]
+
+
+def delete_entries(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
+    """DeleteMessageBatch entries for ``deliveries`` (at most 10)."""
+    return [{"Id": str(i), "ReceiptHandle": d.receipt} for i, d in enumerate(deliveries)]
+
+
+def delay_entries(retries: Sequence[tuple[Delivery, float]]) -> list[dict[str, Any]]:
+    """ChangeMessageVisibilityBatch entries hiding each delivery for its delay (whole
+    seconds, at most 12 hours)."""
+    return [
+        {
+            "Id": str(i),
+            "ReceiptHandle": delivery.receipt,
+            "VisibilityTimeout": min(MAX_VISIBILITY_TIMEOUT, max(0, round(delay))),
+        }
+        for i, (delivery, delay) in enumerate(retries)
     ]
 
 

@@ -22,7 +22,17 @@ from ..handlers._aws_batch import import_boto3
 from ..handlers._sqs_async import SQSAsyncTransport, build_transport, check_transport
 from ._delivery import Delivery
 from ._options import check_count
-from ._sqs_messages import MAX_ENTRIES, as_boto3, check_int, chunks, delivery, give_back_entries
+from ._sqs_messages import (
+    MAX_ENTRIES,
+    MAX_VISIBILITY_TIMEOUT,
+    as_boto3,
+    check_int,
+    chunks,
+    delay_entries,
+    delete_entries,
+    delivery,
+    give_back_entries,
+)
 from ._thread_poll import ThreadPoll
 from .base import Consumer
 
@@ -30,8 +40,6 @@ __all__ = ["MAX_VISIBILITY_TIMEOUT", "SHORT_POLL_PAUSE", "SQSConsumer"]
 
 logger = logging.getLogger(__name__)
 
-#: SQS's largest visibility timeout (12 hours): the longest retry delay it can express.
-MAX_VISIBILITY_TIMEOUT = 43_200
 #: Seconds between two empty receives when ``wait_time_seconds=0`` (short polling).
 SHORT_POLL_PAUSE = 0.1
 #: The most ReceiveMessage calls the default ``receives`` keeps in flight.
@@ -202,23 +210,12 @@ class SQSConsumer(Consumer):
         receiving.cancel()
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Delete the messages, 10 per ``DeleteMessageBatch``."""
-        for chunk in chunks(deliveries):
-            entries = [{"Id": str(i), "ReceiptHandle": d.receipt} for i, d in enumerate(chunk)]
-            await self._batch("delete", entries)
+        """Delete the messages, 10 per ``DeleteMessageBatch``, the calls concurrently."""
+        await self._batches("delete", [delete_entries(chunk) for chunk in chunks(deliveries)])
 
     async def retry(self, retries: Sequence[tuple[Delivery, float]]) -> None:
         """Set each message's visibility timeout to its delay (whole seconds, at most 12 h)."""
-        for chunk in chunks(retries):
-            entries = [
-                {
-                    "Id": str(i),
-                    "ReceiptHandle": delivery.receipt,
-                    "VisibilityTimeout": min(MAX_VISIBILITY_TIMEOUT, max(0, round(delay))),
-                }
-                for i, (delivery, delay) in enumerate(chunk)
-            ]
-            await self._batch("retry", entries)
+        await self._batches("retry", [delay_entries(chunk) for chunk in chunks(retries)])
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Make the messages visible again at once (visibility timeout 0)."""
@@ -270,6 +267,19 @@ class SQSConsumer(Consumer):
             logger.exception("giving back messages received after a consumer stopped failed")
         finally:
             sender.close()
+
+    async def _batches(self, what: str, batches: list[list[dict[str, Any]]]) -> None:
+        """Send ``batches`` at once (a round trip each would cap a busy consumer at 10
+        messages per round trip); the first failure is raised once all are done."""
+        if len(batches) == 1:
+            await self._batch(what, batches[0])
+            return
+        outcomes = await asyncio.gather(
+            *(self._batch(what, entries) for entries in batches), return_exceptions=True
+        )
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
 
     async def _batch(self, what: str, entries: list[dict[str, Any]]) -> None:
         method, action = _CALLS[what]

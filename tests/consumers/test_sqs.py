@@ -365,6 +365,41 @@ async def test_several_receives_in_flight_handle_every_message_once(
     assert counts(queue) == (0, 0)
 
 
+async def test_thirty_acknowledgements_go_out_as_three_calls_at_once(
+    sqs_queue: Callable[..., SQSQueue],
+) -> None:
+    """A flush of 30 acks sends its 3 DeleteMessageBatch calls concurrently (one at a time
+    would cap a busy consumer at 10 messages per round trip); all 30 are deleted."""
+    queue = sqs_queue()
+    await forward(queue, [order(i) for i in range(30)])
+    handler, calls = scripted()
+    consumer = consumer_for(queue, [handler], concurrency=30)
+    calls_open, most_open = [0], [0]
+    send = consumer._batch
+
+    async def counted(what: str, entries: list[dict[str, Any]]) -> None:
+        calls_open[0] += 1
+        most_open[0] = max(most_open[0], calls_open[0])
+        try:
+            await send(what, entries)
+        finally:
+            calls_open[0] -= 1
+
+    consumer._batch = counted  # type: ignore[method-assign]
+    deliveries: list[Any] = []
+    await consumer.connect()  # the hooks by hand: no receive loop competing
+    try:
+        for _ in range(20):
+            if len(deliveries) == 30:
+                break
+            deliveries += await consumer.receive(10)
+        await consumer.ack(deliveries)
+    finally:
+        await consumer.disconnect()
+    assert (len(deliveries), most_open[0], calls.started) == (30, 3, [])
+    assert counts(queue) == (0, 0)
+
+
 def test_receives_default_to_one_per_ten_of_concurrency() -> None:
     """One ReceiveMessage in flight per 10 messages of concurrency, 1 to 10."""
     made = [
