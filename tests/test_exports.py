@@ -108,6 +108,7 @@ LIGHT_MODULES = [
     "fastapi_events.catalogue",
     "fastapi_events.consumers",
     "fastapi_events.consumers.sqs",
+    "fastapi_events.consumers.idempotency_redis",
     "fastapi_events.ingress",
     "fastapi_events.ingress.app",
     "fastapi_events.ingress.hmac",

@@ -54,6 +54,7 @@ SURFACE: dict[str, list[str]] = {
         "UNDECODABLE_EVENT",
     ],
     "fastapi_events.consumers.base": ["Consumer", "ConsumerStats", "Delivery"],
+    "fastapi_events.consumers.idempotency_redis": ["DEFAULT_TTL", "RedisIdempotencyStore"],
     "fastapi_events.consumers.idempotency": [
         "DEFAULT_MAX_IDS",
         "IdempotencyStore",

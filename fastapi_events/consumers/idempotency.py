@@ -3,8 +3,9 @@
 A consumer given an :class:`IdempotencyStore` (``deduplicate=True`` for the in-memory
 one) asks it whether an event id was already handled before handling a message, and
 tells it once every handler took the event. A duplicate is acknowledged without being
-handled again. Implement the two methods over Redis, SQL... to share what was handled
-between workers and across restarts.
+handled again. :class:`~fastapi_events.consumers.idempotency_redis.RedisIdempotencyStore`
+shares what was handled between workers and across restarts; implement the two methods
+over anything else (SQL...) for the same.
 
 .. versionadded:: 1.0
 """
