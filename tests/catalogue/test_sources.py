@@ -79,12 +79,16 @@ def test_a_list_of_handlers_and_one_handler() -> None:
 def test_none_is_the_serving_app_else_every_middleware() -> None:
     """source=None: the app of the request if it has the middleware, else all of them."""
     first, second = handlers(), [EchoHandler()]
-    EventHandlerASGIMiddleware(Starlette(), handlers=first)
-    EventHandlerASGIMiddleware(Starlette(), handlers=second)
+    # Kept referenced: the store holds middlewares weakly, and a collected one is gone.
+    alive = [
+        EventHandlerASGIMiddleware(Starlette(), handlers=first),
+        EventHandlerASGIMiddleware(Starlette(), handlers=second),
+    ]
     app = Starlette(middleware=[Middleware(EventHandlerASGIMiddleware, handlers=second)])
     assert handlers_of(None, app) == tuple(second)
     assert handlers_of(None, Starlette()) == (*first, *second)
     assert handlers_of(None) == (*first, *second)
+    assert len(alive) == 2
 
 
 def test_unknown_middleware_id_is_an_error_naming_it() -> None:
