@@ -3,7 +3,6 @@ finding or creating its durable consumer, naming rules and message ids."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping
 from types import ModuleType
@@ -17,41 +16,10 @@ __all__ = [
     "bind_consumer",
     "check_consumer_config",
     "check_name",
-    "connect_nats",
     "message_id",
 ]
 
-#: Options of nats.connect that apply once connected (start-up fails fast instead).
-_RECONNECTION = ("max_reconnect_attempts", "reconnect_time_wait")
 _NAME_FORBIDDEN = frozenset(" \t\r\n.*>/\\")
-
-
-async def connect_nats(
-    nats: ModuleType, url: str, timeout: float, options: Mapping[str, Any]
-) -> Any:
-    """A connected client: each server of ``url`` (comma-separated) tried once within
-    ``timeout`` seconds; once connected, it reconnects forever, 1 s apart (unless
-    ``options`` say otherwise)."""
-    nc = nats.NATS()
-    settings: dict[str, Any] = {
-        "connect_timeout": min(2.0, timeout),
-        "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 1.0,
-        **options,
-    }
-    running = {key: settings.pop(key) for key in _RECONNECTION}
-    servers = [server.strip() for server in url.split(",")]
-    try:
-        await asyncio.wait_for(
-            nc.connect(servers, max_reconnect_attempts=1, reconnect_time_wait=0, **settings),
-            timeout,
-        )
-    except BaseException:
-        with contextlib.suppress(Exception):  # a client that never got far cannot close
-            await nc.close()
-        raise
-    nc.options.update(running)
-    return nc
 
 
 async def bind_consumer(consumer: Any, js: Any) -> Any:

@@ -14,13 +14,13 @@ from typing import Any
 
 from .._redact import capped_text, describe_handler
 from ..errors import ConfigurationError
+from ..handlers._nats_connect import connect_nats
 from ..handlers.nats import _import_nats
 from ._delivery import Delivery
 from ._nats_client import (
     bind_consumer,
     check_consumer_config,
     check_name,
-    connect_nats,
     message_id,
 )
 from ._nats_progress import InProgress
@@ -162,7 +162,8 @@ class NATSConsumer(Consumer):
         """Connect, find or create the durable consumer, subscribe to the pulls' inbox."""
         nc = self._given_client
         if nc is None:
-            nc = await connect_nats(self._nats, self._url, self.connect_timeout, self._connect)
+            nc = self._nats.NATS()
+            await connect_nats(nc, self._url, self.connect_timeout, self._connect)
         self._nc = nc
         try:
             info = await bind_consumer(self, nc.jetstream(domain=self.domain))

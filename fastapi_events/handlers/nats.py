@@ -37,6 +37,7 @@ from ..errors import ConfigurationError
 from ..serialization import MessageFormat, Serializer
 from ._batching import RetryPolicy
 from ._nats_acks import Acks, JetStreamPublisher, ack_error, check_subject, wire_size
+from ._nats_connect import connect_nats
 from ._outgoing import Failure, OutgoingMessage, SendResult, error_detail
 from .forwarder import Forwarder
 
@@ -48,10 +49,6 @@ NATS_INSTALL_HINT = (
 )
 #: A subject, or a function of the event giving one.
 Subject = str | Callable[[Event], str]
-
-
-#: Options of nats.connect that apply once connected (start-up fails fast instead).
-_RECONNECTION = ("max_reconnect_attempts", "reconnect_time_wait")
 
 
 def _import_nats() -> ModuleType:
@@ -177,9 +174,6 @@ class NATSForwardHandler(Forwarder):
             self.log.warning("%s reconnected to NATS", self.describe())
 
         return {
-            "connect_timeout": min(2.0, self.connect_timeout),
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 1.0,
             "pending_size": 0,
             "error_cb": on_error,
             "disconnected_cb": on_disconnected,
@@ -194,16 +188,8 @@ class NATSForwardHandler(Forwarder):
             return await JetStreamPublisher(self._given_client, owned=False).start()
         nc = self._nats.NATS()
         seen: list[Exception] = []
-        options = self._options(nc, seen)
-        # Fail fast at start-up; the reconnection options apply once connected.
-        running = {key: options.pop(key) for key in _RECONNECTION}
-        servers = [url.strip() for url in self._url.split(",")]
         try:
-            await asyncio.wait_for(
-                nc.connect(servers, max_reconnect_attempts=1, reconnect_time_wait=0, **options),
-                self.connect_timeout,
-            )
-            nc.options.update(running)
+            await connect_nats(nc, self._url, self.connect_timeout, self._options(nc, seen))
             return await JetStreamPublisher(nc, owned=True).start()
         except BaseException as exc:
             with contextlib.suppress(Exception):  # a client that never got far cannot close
