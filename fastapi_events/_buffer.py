@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._context import enter_buffer, exit_buffer
 from ._correlation import find_correlation_id
-from ._event import Event, EventName
+from ._event import Event
 from ._work import LateQueue
 
 if TYPE_CHECKING:
     from ._pipeline import EventPipeline
 
 __all__ = ["RequestBuffer"]
-
-_new_tuple = tuple.__new__
 
 
 class RequestBuffer:
@@ -28,13 +25,22 @@ class RequestBuffer:
     It iterates over its undrained events, for code that read 0.12's ``event_store``.
     """
 
-    __slots__ = ("_correlation_id", "_late", "drained", "events", "failed", "pipeline", "scope")
+    __slots__ = (
+        "_late",
+        "drained",
+        "events",
+        "failed",
+        "known_correlation_id",
+        "pipeline",
+        "scope",
+    )
 
     def __init__(self, pipeline: EventPipeline, scope: Any = None) -> None:
         self.pipeline = pipeline
         #: The ASGI scope of the request (``None`` outside requests).
         self.scope = scope
-        self._correlation_id: str | Literal[False] | None = False  # False: not looked up yet
+        #: The correlation id once looked up (``False`` before: read :attr:`correlation_id`).
+        self.known_correlation_id: str | Literal[False] | None = False
         self.events: list[Event] = []
         self.drained = False
         self.failed = False
@@ -48,9 +54,9 @@ class RequestBuffer:
     @property
     def correlation_id(self) -> str | None:
         """The request's correlation id (looked up at the first event), or ``None``."""
-        found = self._correlation_id
+        found = self.known_correlation_id
         if found is False:
-            found = self._correlation_id = find_correlation_id(
+            found = self.known_correlation_id = find_correlation_id(
                 self.scope, self.pipeline.correlation_headers
             )
         return found
@@ -65,20 +71,6 @@ class RequestBuffer:
 
     def __len__(self) -> int:
         return len(self.events)
-
-    def new_event(self, name: EventName, payload: Any, key: str) -> Event:
-        """The event ``dispatch()`` records here, with this buffer's correlation id (looked
-        up once): what :func:`~fastapi_events._event.dispatched_event` builds, inlined (the
-        hottest path of all)."""
-        event: Event = _new_tuple(Event, (name, payload))
-        event.key = key
-        event._ts = time.time()
-        found = self._correlation_id
-        if found is False:
-            found = self.correlation_id
-        if found is not None:
-            event.correlation_id = found
-        return event
 
     def add(self, event: Event) -> None:
         """Buffer ``event``, or queue it for background handling once drained."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "DerivedContextVar",
@@ -27,6 +27,8 @@ __all__ = [
     "enter_progress",
     "event_store",
     "exit_buffer",
+    "exit_pipeline",
+    "exit_progress",
     "reset",
 ]
 
@@ -42,6 +44,8 @@ class EventBuffer(Protocol):
     events: list[Any]
     #: True once the events were taken: what comes later goes through ``add``.
     drained: bool
+    #: The correlation id once looked up; ``False`` before (then read ``correlation_id``).
+    known_correlation_id: str | Literal[False] | None
 
     @property
     def middleware_id(self) -> int:
@@ -53,9 +57,6 @@ class EventBuffer(Protocol):
 
     def add(self, event: Any) -> None:
         """Take one dispatched event."""
-
-    def new_event(self, name: Any, payload: Any, key: str) -> Any:
-        """The event ``dispatch()`` records in this buffer (its correlation id set)."""
 
 
 class RunningPipeline(Protocol):
@@ -92,9 +93,11 @@ def reset(token: Token[Any]) -> None:
     token.var.reset(token)
 
 
-def enter_progress(progress: Any) -> Token[Any]:
-    """Make ``progress`` the running handler's record; :func:`reset` undoes it."""
-    return _progress.set(progress)
+#: ``enter_progress(progress)``: make it the running handler's record; :func:`reset` (or
+#: :func:`exit_progress`) undoes it. The ContextVar's own method: no Python frame.
+enter_progress: Callable[[Any], Token[Any]] = _progress.set
+#: Undo one :func:`enter_progress` (``reset`` for that variable, without a Python frame).
+exit_progress: Callable[[Token[Any]], None] = _progress.reset
 
 
 def enter_batch_span(span: Any) -> Token[Any]:
@@ -102,14 +105,10 @@ def enter_batch_span(span: Any) -> Token[Any]:
     return _batch_span.set(span)
 
 
-def enter_buffer(buffer: EventBuffer) -> Token[EventBuffer]:
-    """Make ``buffer`` the current one; pass the token to :func:`exit_buffer`."""
-    return event_store.set(buffer)
-
-
-def exit_buffer(token: Token[EventBuffer]) -> None:
-    """Restore the buffer that was current before :func:`enter_buffer`."""
-    event_store.reset(token)
+#: ``enter_buffer(buffer)``: make it the current one; pass the token to :func:`exit_buffer`.
+enter_buffer: Callable[[EventBuffer], Token[EventBuffer]] = event_store.set
+#: ``exit_buffer(token)``: restore the buffer that was current before :func:`enter_buffer`.
+exit_buffer: Callable[[Token[EventBuffer]], None] = event_store.reset
 
 
 def current_dependency_overrides() -> Mapping[Any, Any] | None:
@@ -123,9 +122,11 @@ def current_dependency_overrides() -> Mapping[Any, Any] | None:
     return overrides if overrides else None
 
 
-def enter_pipeline(pipeline: RunningPipeline) -> Token[RunningPipeline | None]:
-    """Mark ``pipeline`` as the one running handlers in this context; :func:`reset`."""
-    return _running.set(pipeline)
+#: ``enter_pipeline(pipeline)``: mark it as the one running handlers in this context;
+#: :func:`exit_pipeline` (or :func:`reset`) undoes it.
+enter_pipeline: Callable[[RunningPipeline | None], Token[RunningPipeline | None]] = _running.set
+#: Undo one :func:`enter_pipeline`.
+exit_pipeline: Callable[[Token[RunningPipeline | None]], None] = _running.reset
 
 
 def current_error_hook() -> Callable[[Any, Any, BaseException], None] | None:

@@ -62,8 +62,9 @@ def find_correlation_id(scope: Any, headers: tuple[bytes, ...]) -> str | None:
         return str(value)[:MAX_CORRELATION_ID_LENGTH]
     if scope is None or not headers:
         return None
-    found = {key: value for key, value in scope.get("headers", ()) if key in headers}
-    for name in headers:
-        if value := found.get(name):
-            return str(value.decode("latin-1"))[:MAX_CORRELATION_ID_LENGTH]
-    return None
+    best: bytes | None = None
+    rank = len(headers)  # the position in ``headers`` of the one found so far
+    for key, value in scope.get("headers", ()):  # one pass, nothing built when none is there
+        if key in headers and value and (position := headers.index(key)) < rank:
+            best, rank = value, position
+    return None if best is None else best.decode("latin-1")[:MAX_CORRELATION_ID_LENGTH]

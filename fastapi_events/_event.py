@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._redact import capped_repr, describe
 
-__all__ = ["Event", "EventName", "dispatched_event", "normalize_event_name", "with_payload"]
+__all__ = ["Event", "EventName", "normalize_event_name", "with_payload"]
 
 EventName = str | Enum
 
@@ -175,20 +175,6 @@ class Event(tuple[EventName, Any]):
     def __repr__(self) -> str:
         name, payload = capped_repr(self[0], _REPR_LIMIT), capped_repr(self[1], _REPR_LIMIT)
         return f"Event(name={name}, payload={payload}, id={self.id!r})"
-
-
-_new_tuple = tuple.__new__
-
-
-def dispatched_event(name: EventName, payload: Any, key: str, correlation_id: str | None) -> Event:
-    """``Event(name, payload, key, correlation_id=...)`` for ``dispatch()``: the same
-    object, built without the cost of a Python ``__new__``."""
-    event: Event = _new_tuple(Event, (name, payload))
-    event.key = key
-    event._ts = time.time()  # looked up per call: patching time.time still works
-    if correlation_id is not None:
-        event.correlation_id = correlation_id
-    return event
 
 
 def with_payload(event: Event, payload: Any) -> Event:

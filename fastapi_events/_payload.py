@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ._event import Event, with_payload
 from ._reporting import report_failure
@@ -47,6 +47,9 @@ class LazyPayload:
 
     __slots__ = ("dump", "dump_args", "factory", "resolved", "schema")
 
+    #: Set at the first lazy payload in the process: until then no batch is scanned for one.
+    made_any: ClassVar[bool] = False
+
     def __init__(
         self,
         factory: Callable[[], Any],
@@ -59,6 +62,7 @@ class LazyPayload:
         self.dump = dump
         self.dump_args = dump_args
         self.resolved: Event | None = None
+        LazyPayload.made_any = True
 
     async def evaluate(self) -> Any:
         """Call the factory (awaiting an awaitable result) and validate the value."""
@@ -70,6 +74,8 @@ class LazyPayload:
 
 def has_lazy_payloads(events: list[Any]) -> bool:
     """True if any event still has a lazy payload (checked without a coroutine)."""
+    if not LazyPayload.made_any:
+        return False
     for event in events:  # noqa: SIM110 - a loop is cheaper than any() and its generator
         if type(event[1]) is LazyPayload:
             return True

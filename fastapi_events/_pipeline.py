@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 from ._backpressure import DEFAULT_MAX_PENDING, Admission
 from ._checks import check_dead_letter, check_providers, check_shutdown_timeout, validate_handlers
-from ._context import enter_pipeline, enter_progress, reset
+from ._context import enter_pipeline, enter_progress, exit_pipeline, exit_progress
 from ._correlation import DEFAULT_CORRELATION_HEADERS, correlation_headers
 from ._durability import link_spool
 from ._event import Event
-from ._payload import has_lazy_payloads, resolve_lazy_payloads
+from ._payload import LazyPayload, has_lazy_payloads, resolve_lazy_payloads
 from ._progress import Progress
 from ._reporting import (
     ErrorHook,
@@ -191,24 +191,23 @@ class EventPipeline:
     async def run(self, work: Work) -> None:
         """Give every handler the events of ``work`` it still owes, handlers concurrently."""
         token = enter_pipeline(self)
-        if self._telemetry is not None:
-            self.refresh_telemetry()
+        if (telemetry := self._telemetry) is not None:  # refresh_telemetry(), inlined
+            self.telemetry = telemetry if telemetry.enabled() else None
         try:
-            if has_lazy_payloads(work.events):
+            if LazyPayload.made_any and has_lazy_payloads(work.events):
                 work.events = await resolve_lazy_payloads(work.events)
             if self._spool is not None:
                 await self._spool.write(work)
             parts = work.parts
             if len(parts) == 1:  # the common case, without a task per handler
-                handler, progress = parts[0]
-                await self._run(handler, work.events, progress)
+                await self._run(*parts[0], work.events)
             else:
-                await asyncio.gather(*[self._run(h, work.events, p) for h, p in parts])
+                await asyncio.gather(*[self._run(h, p, work.events) for h, p in parts])
         finally:
-            reset(token)
+            exit_pipeline(token)
 
     async def _run(
-        self, handler: BaseEventHandler, events: list[Event], progress: Progress
+        self, handler: BaseEventHandler, progress: Progress, events: list[Event]
     ) -> None:
         owed = progress.owed(events)
         if not owed:
@@ -230,9 +229,10 @@ class EventPipeline:
                 raise
         else:
             progress.finish()
-            self._spooled_done(handler, owed)
+            if self._spool is not None:
+                self._spool.done(handler, owed)
         finally:
-            reset(token)
+            exit_progress(token)
 
     def _spooled_done(self, handler: BaseEventHandler, events: Sequence[Event]) -> None:
         if self._spool is not None and events:

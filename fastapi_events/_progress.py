@@ -29,7 +29,7 @@ class Progress:
         #: Called with each event as it is settled (the spool marks it done at once).
         self.on_settle: Callable[[Any], None] | None = None
         self._settled: set[int] = set()
-        self._steps: dict[int, int] = {}
+        self._steps: dict[int, int] | None = None  # made at the first step (rare)
 
     def settle(self, event: Any) -> None:
         """Mark ``event`` done for this handler (handled, or reported as failed)."""
@@ -41,14 +41,23 @@ class Progress:
         """True if ``event`` needs nothing more from this handler."""
         return self.finished or id(event) in self._settled
 
+    def marker(self) -> Callable[[int], None] | None:
+        """``settle`` for a hot loop: a callable taking ``id(event)``, or ``None`` when
+        settling must do more than record it (``on_settle`` is set: call :meth:`settle`)."""
+        return self._settled.add if self.on_settle is None else None
+
     def steps_done(self, event: Any) -> int:
         """How many of a local handler's functions have finished with ``event``."""
-        return self._steps.get(id(event), 0)
+        steps = self._steps
+        return 0 if steps is None else steps.get(id(event), 0)
 
     def step(self, event: Any) -> None:
         """Count one more finished function for ``event``."""
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = {}
         key = id(event)
-        self._steps[key] = self._steps.get(key, 0) + 1
+        steps[key] = steps.get(key, 0) + 1
 
     def owed(self, events: Sequence[Any]) -> Sequence[Any]:
         """The events of ``events`` this handler still owes, in their order (``events``

@@ -27,7 +27,11 @@ class Work:
 
     def __init__(self, events: list[Event], handlers: Sequence[Any]) -> None:
         self.events = events
-        self.parts = [(handler, Progress()) for handler in handlers]
+        self.parts = (
+            [(handlers[0], Progress())]  # the common case, without a comprehension's frame
+            if len(handlers) == 1
+            else [(handler, Progress()) for handler in handlers]
+        )
         #: Written to the pipeline's spool (or it has none to write to).
         self.spooled = False
         #: Ids of the events the spool refused (full, not JSON): handled without durability.

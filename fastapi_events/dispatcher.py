@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from . import _store
 from ._context import EventBuffer, RunningPipeline, current_buffer, current_running_pipeline
 from ._env import EnvFlag
-from ._event import Event, EventName, dispatched_event, normalize_event_name
+from ._event import Event, EventName, normalize_event_name
 from ._observers import dispatch_observers, notify_observers
 from ._payload import LazyPayload, is_pydantic_model, prepare_payload
 from ._redact import capped_repr, describe
@@ -32,6 +33,7 @@ OUTSIDE_SCOPE_MESSAGE = (
 )
 
 _dispatch_disabled = EnvFlag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, default=False)
+_new_tuple = tuple.__new__
 #: ``default_registry.lookup`` without its Python frame (the mapping it reads, never replaced).
 _default_lookup = default_registry._schemas.get
 
@@ -99,10 +101,16 @@ def dispatch(
             payload_schema_cls_dict_args,
         )
     buffer = current_buffer(None)
-    if buffer is None:
-        event = dispatched_event(name, payload, key, None)
-    else:
-        event = buffer.new_event(name, payload, key)
+    # Event(name, payload, key, correlation_id=...) without the cost of a Python __new__:
+    event: Event = _new_tuple(Event, (name, payload))
+    event.key = key
+    event._ts = time.time()  # looked up per call: patching time.time still works
+    if buffer is not None:
+        found = buffer.known_correlation_id  # looked up at the request's first event
+        if found is False:
+            found = buffer.correlation_id
+        if found is not None:
+            event.correlation_id = found
     if dispatch_observers and notify_observers(event):
         return
     if buffer is not None and middleware_id is None:

@@ -156,7 +156,7 @@ class EventHandlerASGIMiddleware:
                 self._finish_in_background(buffer)
                 raise
             events = buffer.take()  # the response is complete: drain
-            if events and not self._discarded(buffer, events):
+            if events and not (buffer.failed and self._discarded(buffer, events)):
                 await self.pipeline.handle(events)
         finally:
             exit_buffer(token)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from .._context import current_progress, current_telemetry
+from .._context import current_progress, current_running_pipeline, current_telemetry
 from .._di import CallPlan, build_plan, call_with_dependencies
 from .._event import Event, EventName, normalize_event_name
 from .._progress import Progress
@@ -234,14 +234,22 @@ class LocalHandler(BaseEventHandler):
         if self.concurrent:
             await asyncio.gather(*[self.handle(event) for event in events])
             return
-        telemetry, progress = current_telemetry(), current_progress()
+        running, progress = current_running_pipeline(), current_progress()
+        telemetry = None if running is None else running.telemetry  # current_telemetry()
         if telemetry is not None or self._guards:
             for event in events:
                 await self._handle(event, telemetry, progress)
             return
-        matching = self.matching
+        mark = None if progress is None else progress.marker()
+        if progress is not None and mark is None:  # settling does more (a spool marks it)
+            for event in events:
+                await self._handle(event, None, progress)
+            return
+        cached, matching = self._matches.get, self.matching
         for event in events:  # _handle(), inlined for one plain async function per event
-            plans = matching(event.key)
+            plans = cached(event.key)
+            if plans is None:
+                plans = matching(event.key)
             if len(plans) != 1 or not plans[0].direct:
                 await self._handle(event, None, progress)
                 continue
@@ -252,8 +260,8 @@ class LocalHandler(BaseEventHandler):
                 if must_propagate(exc):
                     raise
                 report_failure(event, call, exc)
-            if progress is not None:
-                progress.settle(event)
+            if mark is not None:
+                mark(id(event))
 
 
 async def _call(plan: CallPlan, event: Event) -> None:
