@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ class EnvFlag:
     value) and counts as ``default``, instead of making every call raise.
     """
 
-    __slots__ = ("_key", "_parsed", "default", "is_set", "name")
+    __slots__ = ("_key", "_parsed", "default", "name")
 
     def __init__(self, name: str, default: bool) -> None:
         self.name = name
@@ -36,13 +35,14 @@ class EnvFlag:
         self._parsed: dict[Any, bool] = {}
         fast = _raw_environ is not None and _encode_key is not None and _decode_value is not None
         self._key = _encode_key(name) if fast and _encode_key is not None else None
-        #: ``is_set()``: True when the variable is set at all, whatever its value (one dict
-        #: lookup, no Python frame: hot paths test it before calling the flag).
-        self.is_set: Callable[[], bool] = (
-            functools.partial(_raw_environ.__contains__, self._key)
-            if self._key is not None and _raw_environ is not None
-            else functools.partial(os.environ.__contains__, name)
-        )
+
+    def presence(self) -> tuple[Any, Any]:
+        """``(mapping, key)``: ``key in mapping`` is True when the variable is set at all,
+        whatever its value (one dict lookup, not even a call: hot paths test it before
+        calling the flag, and it still sees every change made through ``os.environ``)."""
+        if self._key is not None and _raw_environ is not None:
+            return _raw_environ, self._key
+        return os.environ, self.name  # pragma: no cover - non-CPython os.environ
 
     def __call__(self) -> bool:
         """Return the variable's current boolean value."""

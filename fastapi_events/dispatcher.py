@@ -33,6 +33,8 @@ OUTSIDE_SCOPE_MESSAGE = (
 )
 
 _dispatch_disabled = EnvFlag(FASTAPI_EVENTS_DISABLE_DISPATCH_ENV_VAR, default=False)
+#: ``_DISABLE_KEY in _ENVIRON``: the variable is set at all (read at every dispatch).
+_ENVIRON, _DISABLE_KEY = _dispatch_disabled.presence()
 _new_tuple = tuple.__new__
 #: ``default_registry.lookup`` without its Python frame (the mapping it reads, never replaced).
 _default_lookup = default_registry._schemas.get
@@ -73,7 +75,7 @@ def dispatch(
 
         dispatch("user.created", {"id": 1})
     """
-    if _dispatch_disabled.is_set() and _dispatch_disabled():
+    if _DISABLE_KEY in _ENVIRON and _dispatch_disabled():
         return
     if type(event_name_or_model) is str and event_name is None:
         key: str = event_name_or_model

@@ -132,16 +132,10 @@ class EventHandlerASGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "lifespan":
-            await self.app(scope, self._watch_lifespan(receive), send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if kind != "http":
+            await self._other(kind, scope, receive, send)
+            return
+        # An HTTP request, inline (the hot path: no coroutine frame of its own).
         self.pipeline.bind_loop()
         buffer = RequestBuffer(self.pipeline, scope)
         token = enter_buffer(buffer)
@@ -160,6 +154,14 @@ class EventHandlerASGIMiddleware:
                 await self.pipeline.handle(events)
         finally:
             exit_buffer(token)
+
+    async def _other(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self.app(scope, self._watch_lifespan(receive), send)
+        else:
+            await self.app(scope, receive, send)
 
     def _finish_in_background(self, buffer: RequestBuffer) -> None:
         buffer.drained = True
