@@ -1,5 +1,6 @@
-"""Argument checks for the middleware, scopes and pipelines: bad input fails at
-construction, naming the argument, the type it got and the fix (never a value)."""
+"""Argument checks for the middleware, scopes, pipelines, consumers and the ingress: bad
+input fails at construction, naming the argument, the type it got and the fix (never a
+value, but for a number out of the range we check)."""
 
 from __future__ import annotations
 
@@ -149,18 +150,36 @@ def check_dead_letter(dead_letter: object) -> BaseEventHandler | None:
     return handler
 
 
-def check_count(name: str, value: Any) -> int:
-    """``value`` if it is an int >= 1, else ConfigurationError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an int >= 1, got {capped_repr(value)}")
-    return value
+def check_count(name: str, value: Any, *, example: str | None = None) -> int:
+    """``value`` as an int if it is an int >= 1 (not a bool), else ConfigurationError.
+
+    The message names the type it got (the int itself when it is < 1) and, given
+    ``example``, the fix: ``pass e.g. {name}={example}``.
+    """
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if not integer or value < 1:
+        got = capped_repr(value) if integer else type(value).__name__
+        raise ConfigurationError(f"{name} must be an int >= 1, got {got}{_fix(name, example)}")
+    return int(value)
 
 
-def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
-    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {capped_repr(value)}")
-    if value < 0 or (value == 0 and not zero):
+def check_seconds(
+    name: str, value: Any, *, zero: bool = False, example: str | None = None
+) -> float:
+    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``).
+
+    The message names the type it got (the number itself when it is out of range) and,
+    given ``example``, the fix: ``pass e.g. {name}={example}``.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         bound = ">= 0" if zero else "> 0"
-        raise ConfigurationError(f"{name} must be {bound} seconds, got {capped_repr(value)}")
+        got = capped_repr(value) if number else type(value).__name__
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds {bound}, got {got}{_fix(name, example)}"
+        )
     return float(value)
+
+
+def _fix(name: str, example: str | None) -> str:
+    return "" if example is None else f"; pass e.g. {name}={example}"

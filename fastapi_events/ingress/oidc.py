@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._checks import check_seconds
 from ..errors import ConfigurationError, IngressUnauthorizedError
 from ._crypto import INGRESS_INSTALL_HINT, import_jwt
 from ._fetching import Fetch, https_fetcher
 from ._jwks import KeySet
 from ._request import IngressRequest
-from ._verifier_checks import check_fetch, check_seconds, check_text, check_texts
+from ._verifier_checks import check_fetch, check_text, check_texts
 
 __all__ = [
     "GOOGLE_ISSUERS",
@@ -101,16 +102,16 @@ class PubSubOIDCVerifier:
             "'pusher@p.iam.gserviceaccount.com'",
             optional=True,
         )
-        self._leeway = check_seconds("leeway_seconds", leeway_seconds, "60.0", zero=True)
+        self._leeway = check_seconds("leeway_seconds", leeway_seconds, zero=True, example="60.0")
         url = _check_jwks_url(jwks_url, check_fetch(fetch))
         self._jwt = import_jwt()
         self._keys = KeySet(
             url,
             fetch or https_fetcher(),
             self._jwt,
-            cache_seconds=check_seconds("cache_seconds", cache_seconds, "3600.0"),
+            cache_seconds=check_seconds("cache_seconds", cache_seconds, example="3600.0"),
             min_refetch_seconds=check_seconds(
-                "min_refetch_seconds", min_refetch_seconds, "15.0", zero=True
+                "min_refetch_seconds", min_refetch_seconds, zero=True, example="15.0"
             ),
         )
 
