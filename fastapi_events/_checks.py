@@ -22,6 +22,8 @@ __all__ = [
     "check_providers",
     "check_seconds",
     "check_shutdown_timeout",
+    "check_text",
+    "check_texts",
     "validate_handlers",
 ]
 
@@ -179,6 +181,37 @@ def check_seconds(
             f"{name} must be a finite number of seconds {bound}, got {got}{_fix(name, example)}"
         )
     return float(value)
+
+
+def check_text(name: str, value: Any, *, example: str | None = None) -> str:
+    """``value`` if it is a non-empty str, else ConfigurationError naming its type (never
+    its content) and, given ``example``, the fix: ``pass e.g. {name}={example}``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"{name} must be a non-empty str, got {_kind(value)}{_fix(name, example)}"
+        )
+    return value
+
+
+def check_texts(name: str, value: Any, *, example: str | None = None) -> tuple[str, ...]:
+    """``value`` as a tuple of non-empty str; it must be a non-empty iterable, not a str."""
+    items = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    if items and all(isinstance(item, str) and item for item in items):
+        return items
+    if items is None:
+        got = _kind(value)
+    elif not items:
+        got = f"an empty {type(value).__name__}"
+    else:
+        kinds = ", ".join(sorted({_kind(item) for item in items}))
+        got = f"a {type(value).__name__} of {kinds}"
+    raise ConfigurationError(
+        f"{name} must be a non-empty list of non-empty str, got {got}{_fix(name, example)}"
+    )
+
+
+def _kind(value: object) -> str:
+    return "an empty str" if isinstance(value, str) and not value else type(value).__name__
 
 
 def _fix(name: str, example: str | None) -> str:

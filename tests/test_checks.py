@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fastapi_events._checks import check_count, check_seconds
+from fastapi_events._checks import check_count, check_seconds, check_text, check_texts
 from fastapi_events.errors import ConfigurationError
 from fastapi_events.handlers.local import LocalHandler, local_handler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
@@ -116,3 +116,32 @@ def test_good_seconds_come_back_as_floats(value: float, zero: bool) -> None:
     seconds = check_seconds("lease", value, zero=zero)
     assert seconds == value and type(seconds) is float
     assert check_count("batch_size", 3) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("", "got an empty str"), (b"s3cr3t", "got bytes"), (None, "got NoneType"), (7, "got int")],
+)
+def test_a_bad_text_names_its_type_never_its_content(value: Any, got: str) -> None:
+    """check_text refuses anything but a non-empty str, naming only the type."""
+    with pytest.raises(ConfigurationError) as info:
+        check_text("url", value, example="'redis://127.0.0.1'")
+    assert (
+        str(info.value) == f"url must be a non-empty str, {got}; pass e.g. url='redis://127.0.0.1'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        ("a", "got str"),
+        ([], "got an empty list"),
+        (("a", b"s3cr3t", ""), "got a tuple of an empty str, bytes, str"),
+    ],
+)
+def test_bad_texts_name_their_types_never_their_content(value: Any, got: str) -> None:
+    """check_texts wants a non-empty list of non-empty str and names only types."""
+    with pytest.raises(ConfigurationError) as info:
+        check_texts("topics", value)
+    assert str(info.value) == f"topics must be a non-empty list of non-empty str, {got}"
+    assert check_texts("topics", ["a", "b"]) == ("a", "b")
