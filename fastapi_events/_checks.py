@@ -1,5 +1,6 @@
-"""Argument checks for the middleware, scopes and pipelines: bad input fails at
-construction, naming the argument, the type it got and the fix (never a value)."""
+"""Argument checks for the middleware, scopes, pipelines, consumers and the ingress: bad
+input fails at construction, naming the argument, the type it got and the fix (never a
+value, but for a number out of the range we check)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ __all__ = [
     "check_providers",
     "check_seconds",
     "check_shutdown_timeout",
+    "check_text",
+    "check_texts",
     "validate_handlers",
 ]
 
@@ -149,18 +152,67 @@ def check_dead_letter(dead_letter: object) -> BaseEventHandler | None:
     return handler
 
 
-def check_count(name: str, value: Any) -> int:
-    """``value`` if it is an int >= 1, else ConfigurationError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an int >= 1, got {capped_repr(value)}")
+def check_count(name: str, value: Any, *, example: str | None = None) -> int:
+    """``value`` as an int if it is an int >= 1 (not a bool), else ConfigurationError.
+
+    The message names the type it got (the int itself when it is < 1) and, given
+    ``example``, the fix: ``pass e.g. {name}={example}``.
+    """
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if not integer or value < 1:
+        got = capped_repr(value) if integer else type(value).__name__
+        raise ConfigurationError(f"{name} must be an int >= 1, got {got}{_fix(name, example)}")
+    return int(value)
+
+
+def check_seconds(
+    name: str, value: Any, *, zero: bool = False, example: str | None = None
+) -> float:
+    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``).
+
+    The message names the type it got (the number itself when it is out of range) and,
+    given ``example``, the fix: ``pass e.g. {name}={example}``.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        got = capped_repr(value) if number else type(value).__name__
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds {bound}, got {got}{_fix(name, example)}"
+        )
+    return float(value)
+
+
+def check_text(name: str, value: Any, *, example: str | None = None) -> str:
+    """``value`` if it is a non-empty str, else ConfigurationError naming its type (never
+    its content) and, given ``example``, the fix: ``pass e.g. {name}={example}``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"{name} must be a non-empty str, got {_kind(value)}{_fix(name, example)}"
+        )
     return value
 
 
-def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
-    """``value`` as float seconds if it is a finite number > 0 (>= 0 with ``zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {capped_repr(value)}")
-    if value < 0 or (value == 0 and not zero):
-        bound = ">= 0" if zero else "> 0"
-        raise ConfigurationError(f"{name} must be {bound} seconds, got {capped_repr(value)}")
-    return float(value)
+def check_texts(name: str, value: Any, *, example: str | None = None) -> tuple[str, ...]:
+    """``value`` as a tuple of non-empty str; it must be a non-empty iterable, not a str."""
+    items = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    if items and all(isinstance(item, str) and item for item in items):
+        return items
+    if items is None:
+        got = _kind(value)
+    elif not items:
+        got = f"an empty {type(value).__name__}"
+    else:
+        kinds = ", ".join(sorted({_kind(item) for item in items}))
+        got = f"a {type(value).__name__} of {kinds}"
+    raise ConfigurationError(
+        f"{name} must be a non-empty list of non-empty str, got {got}{_fix(name, example)}"
+    )
+
+
+def _kind(value: object) -> str:
+    return "an empty str" if isinstance(value, str) and not value else type(value).__name__
+
+
+def _fix(name: str, example: str | None) -> str:
+    return "" if example is None else f"; pass e.g. {name}={example}"

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from .._checks import check_text
 from .._redact import describe
 from ..errors import ConfigurationError
 
-__all__ = ["ORDERINGS", "check_name", "check_topics", "consumer_config", "rebalance_listener"]
+__all__ = ["ORDERINGS", "check_topics", "consumer_config", "rebalance_listener"]
 
 #: The values of ``ordering=``.
 ORDERINGS = ("partition", "key", None)
@@ -19,23 +20,16 @@ _START_FROM = ("earliest", "latest")
 _RESERVED = frozenset({"group_id", "enable_auto_commit", "key_deserializer", "value_deserializer"})
 
 
-def check_name(label: str, value: object) -> str:
-    """``value`` if it is a non-empty str, else ConfigurationError."""
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{label} must be a non-empty str, got {describe(value)}")
-    return value
-
-
 def check_topics(topics: object) -> list[str]:
     """The topic names of ``topics=``: a name or a non-empty list of names."""
     if isinstance(topics, str):
-        return [check_name("topics", topics)]
+        return [check_text("topics", topics)]
     if not isinstance(topics, Sequence) or isinstance(topics, bytes) or not topics:
         raise ConfigurationError(
             "topics must be a topic name or a non-empty list of topic names, "
             f"got {describe(topics)}"
         )
-    return [check_name("each topic", topic) for topic in topics]
+    return [check_text("each topic", topic) for topic in topics]
 
 
 def check_choice(label: str, value: object, choices: Sequence[object]) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .._checks import check_text
 from .._redact import capped_text, describe_handler
 from ..errors import ConfigurationError
 from ..handlers._kafka_config import producer_config
@@ -23,7 +24,6 @@ from ._delivery import Delivery
 from ._kafka_client import (
     ORDERINGS,
     check_choice,
-    check_name,
     check_topics,
     consumer_config,
     rebalance_listener,
@@ -122,8 +122,8 @@ class KafkaConsumer(Consumer):
     ) -> None:
         self._aiokafka = _import_aiokafka()
         self.topics = check_topics(topics)
-        self.group = check_name("group", group)
-        self.retry_topic = check_name(
+        self.group = check_text("group", group)
+        self.retry_topic = check_text(
             "retry_topic", retry_topic or f"{self.topics[0]}.{self.group}.retry"
         )
         if self.retry_topic in self.topics:

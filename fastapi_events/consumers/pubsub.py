@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .._checks import check_text
 from .._redact import capped_repr, describe_handler
 from ..errors import ConfigurationError
 from ..handlers.gcp import _import_pubsub
@@ -273,10 +274,7 @@ async def _close(stream: Any) -> None:
 
 
 def _check_names(project_id: object, subscription_id: object) -> None:
-    if not isinstance(project_id, str) or not project_id:
-        raise ConfigurationError(
-            f"project_id must be a non-empty str, got {type(project_id).__name__}"
-        )
+    check_text("project_id", project_id)
     if not isinstance(subscription_id, str) or not _ID.fullmatch(subscription_id):
         got = (
             capped_repr(subscription_id)

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._redact import capped_repr, capped_text, describe_handler
-from ..errors import ConfigurationError
+from .._checks import check_text
+from .._redact import capped_text, describe_handler
 from ..handlers.redis import _import_redis
 from ._delivery import Delivery
 from ._options import check_seconds
@@ -95,10 +95,7 @@ class RedisStreamConsumer(Consumer):
     ) -> None:
         self._redis = _import_redis()
         for name, value in (("stream", stream), ("group", group), ("url", url)):
-            if not isinstance(value, str) or not value:
-                raise ConfigurationError(
-                    f"{name} must be a non-empty str, got {capped_repr(value)}"
-                )
+            check_text(name, value)
         super().__init__(handlers=handlers, **options)
         self.stream = stream
         self.group = group

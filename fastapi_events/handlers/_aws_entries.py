@@ -15,7 +15,7 @@ from .._event import Event
 from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, SerializationError, Serializer, encode
-from ._outgoing import OutgoingMessage
+from ._outgoing import OutgoingMessage, given_name
 
 __all__ = [
     "MAX_ATTRIBUTES",
@@ -133,13 +133,7 @@ class EntryBuilder:
                 f"this {kind} is a FIFO {kind} ({address} ending in .fifo): pass message_group_id="
             )
         value = group(event) if callable(group) else group
-        if not isinstance(value, str) or not value:
-            got = "an empty str" if isinstance(value, str) else type(value).__name__
-            raise ConfigurationError(
-                f"message_group_id must give a non-empty str, got {got} for event "
-                f"{capped_repr(event.key)}"
-            )
-        return value
+        return given_name(value, "message_group_id", event)
 
 
 def unique_id(entry_id: str, taken: Mapping[str, object]) -> str:

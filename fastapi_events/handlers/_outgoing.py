@@ -18,6 +18,7 @@ __all__ = [
     "check_destination",
     "check_limit",
     "error_detail",
+    "given_name",
     "resolve_destination",
     "route",
     "span_destination",
@@ -139,14 +140,22 @@ def resolve_destination(destination: Destination, event: Event) -> str:
     """
     if not callable(destination):
         return destination
-    name = destination(event)
-    if not isinstance(name, str) or not name:
-        got = "an empty str" if isinstance(name, str) else type(name).__name__
+    return given_name(destination(event), "the destination function", event)
+
+
+def given_name(value: object, source: str, event: Event) -> str:
+    """``value`` if it is the non-empty str ``source`` (a per-event option) should give.
+
+    Raises:
+        ConfigurationError: naming ``source``, the type it gave (never its content) and
+            the event.
+    """
+    if not isinstance(value, str) or not value:
+        got = "an empty str" if isinstance(value, str) else type(value).__name__
         raise ConfigurationError(
-            f"the destination function must give a non-empty str, got {got} for event "
-            f"{capped_repr(event.key)}"
+            f"{source} must give a non-empty str, got {got} for event {capped_repr(event.key)}"
         )
-    return name
+    return value
 
 
 def span_destination(destinations: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from .._checks import check_text
 from .._event import Event
 from .._redact import capped_repr
 from ..errors import ConfigurationError
@@ -109,7 +110,8 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
         close_timeout: float = 10.0,
     ) -> None:
         self._pubsub = _import_pubsub()
-        _check_names(project_id, topic_id)
+        check_text("project_id", project_id)
+        check_text("topic_id", topic_id)
         if ordering_key is not None and not enable_message_ordering:
             raise ConfigurationError(
                 f"ordering_key={capped_repr(ordering_key)} needs enable_message_ordering=True "
@@ -242,12 +244,6 @@ class GoogleCloudSimplePubSubHandler(Forwarder):
                 )
         if self._owns_client:
             client.transport.close()
-
-
-def _check_names(project_id: object, topic_id: object) -> None:
-    for label, value in (("project_id", project_id), ("topic_id", topic_id)):
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{label} must be a non-empty str, got {capped_repr(value)}")
 
 
 def _check_attributes(attributes: Mapping[str, object]) -> None:

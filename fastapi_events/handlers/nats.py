@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+from .._checks import check_seconds
 from .._event import Event
 from .._nats_headers import nats_headers
-from .._redact import capped_repr
 from ..errors import ConfigurationError
 from ..serialization import MessageFormat, Serializer
 from ._batching import RetryPolicy
@@ -70,13 +70,6 @@ def _drop_unsent(nc: Any) -> None:
     if isinstance(pending, list) and hasattr(nc, "_pending_data_size"):
         pending.clear()
         nc._pending_data_size = 0
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {capped_repr(value)}"
-        )
 
 
 class NATSForwardHandler(Forwarder):
@@ -151,11 +144,9 @@ class NATSForwardHandler(Forwarder):
         )
         if not isinstance(url, str) or not url:
             raise ConfigurationError(f"url must be a NATS URL, got a {type(url).__name__}")
-        _check_seconds("ack_timeout", ack_timeout)
-        _check_seconds("connect_timeout", connect_timeout)
         self.subject = subject
-        self.ack_timeout = float(ack_timeout)
-        self.connect_timeout = float(connect_timeout)
+        self.ack_timeout = check_seconds("ack_timeout", ack_timeout)
+        self.connect_timeout = check_seconds("connect_timeout", connect_timeout)
         self._url = url  # may hold a password: kept out of repr, logs and health
         self._given_client = client
         self._connect_options = connect_options

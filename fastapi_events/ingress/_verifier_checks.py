@@ -1,75 +1,17 @@
-"""Constructor checks shared by the verifiers: a bad argument fails at construction,
-naming the argument, the type it got and the fix (never the value).
+"""The ``fetch=`` check shared by the verifiers: a bad argument fails at construction,
+naming the argument, the type it got and the fix (never the value). Texts, counts and
+seconds are checked by :mod:`fastapi_events._checks`, as everywhere else.
 
 .. versionadded:: 1.0
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["check_count", "check_fetch", "check_seconds", "check_text", "check_texts"]
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, str) and not value:
-        return "an empty str"
-    return type(value).__name__
-
-
-def check_text(name: str, value: Any, example: str, *, optional: bool = False) -> str | None:
-    """``value`` if it is a non-empty str (or ``None`` when ``optional``)."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(
-            f"{name} must be a non-empty str, got {_kind(value)}; pass e.g. {name}={example}"
-        )
-    return value
-
-
-def check_texts(name: str, value: Any, example: str) -> tuple[str, ...]:
-    """``value`` as a tuple of non-empty str; it must be a non-empty iterable, not a str."""
-    items = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
-    if items and all(isinstance(item, str) and item for item in items):
-        return items
-    if items is None:
-        got = _kind(value)
-    elif not items:
-        got = f"an empty {type(value).__name__}"
-    else:
-        kinds = ", ".join(sorted({_kind(item) for item in items}))
-        got = f"a {type(value).__name__} of {kinds}"
-    raise ConfigurationError(
-        f"{name} must be a non-empty list of non-empty str, got {got}; pass e.g. {name}={example}"
-    )
-
-
-def check_seconds(name: str, value: Any, example: str, *, zero: bool = False) -> float:
-    """``value`` as float seconds: a finite number > 0 (>= 0 with ``zero``)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        bound = ">= 0" if zero else "> 0"
-        got = type(value).__name__ if not number else "a number out of range"
-        raise ConfigurationError(
-            f"{name} must be a finite number of seconds {bound}, got {got}; "
-            f"pass e.g. {name}={example}"
-        )
-    return float(value)
-
-
-def check_count(name: str, value: Any, example: str) -> int:
-    """``value`` if it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        got = type(value).__name__ if not isinstance(value, int) else "an int < 1"
-        raise ConfigurationError(
-            f"{name} must be an int >= 1, got {got}; pass e.g. {name}={example}"
-        )
-    return value
+__all__ = ["check_fetch"]
 
 
 def check_fetch(value: Any) -> Any:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._checks import check_seconds, check_text, check_texts
 from ..errors import ConfigurationError, IngressUnauthorizedError
 from ._crypto import INGRESS_INSTALL_HINT, import_jwt
 from ._fetching import Fetch, https_fetcher
 from ._jwks import KeySet
 from ._request import IngressRequest
-from ._verifier_checks import check_fetch, check_seconds, check_text, check_texts
+from ._verifier_checks import check_fetch
 
 __all__ = [
     "GOOGLE_ISSUERS",
@@ -91,26 +92,31 @@ class PubSubOIDCVerifier:
         leeway_seconds: float = 60.0,
         min_refetch_seconds: float = 15.0,
     ) -> None:
-        self._audience = check_text("audience", audience, "'https://events.example.com/push'")
+        self._audience = check_text(
+            "audience", audience, example="'https://events.example.com/push'"
+        )
         self._issuers = frozenset(
-            check_texts("issuers", issuers, "['https://accounts.google.com']")
+            check_texts("issuers", issuers, example="['https://accounts.google.com']")
         )
-        self._email = check_text(
-            "service_account_email",
-            service_account_email,
-            "'pusher@p.iam.gserviceaccount.com'",
-            optional=True,
+        self._email = (
+            None
+            if service_account_email is None
+            else check_text(
+                "service_account_email",
+                service_account_email,
+                example="'pusher@p.iam.gserviceaccount.com'",
+            )
         )
-        self._leeway = check_seconds("leeway_seconds", leeway_seconds, "60.0", zero=True)
+        self._leeway = check_seconds("leeway_seconds", leeway_seconds, zero=True, example="60.0")
         url = _check_jwks_url(jwks_url, check_fetch(fetch))
         self._jwt = import_jwt()
         self._keys = KeySet(
             url,
             fetch or https_fetcher(),
             self._jwt,
-            cache_seconds=check_seconds("cache_seconds", cache_seconds, "3600.0"),
+            cache_seconds=check_seconds("cache_seconds", cache_seconds, example="3600.0"),
             min_refetch_seconds=check_seconds(
-                "min_refetch_seconds", min_refetch_seconds, "15.0", zero=True
+                "min_refetch_seconds", min_refetch_seconds, zero=True, example="15.0"
             ),
         )
 
@@ -165,7 +171,7 @@ class PubSubOIDCVerifier:
 
 
 def _check_jwks_url(url: Any, fetch: Fetch | None) -> str:
-    checked = str(check_text("jwks_url", url, repr(GOOGLE_JWKS_URL)))
+    checked = check_text("jwks_url", url, example=repr(GOOGLE_JWKS_URL))
     if fetch is None and not checked.startswith("https://"):
         raise ConfigurationError(
             "jwks_url must be an https:// URL with the built-in fetcher, got another scheme; "

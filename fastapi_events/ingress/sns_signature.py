@@ -18,12 +18,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._checks import check_count, check_texts
 from ..errors import ConfigurationError, IngressUnauthorizedError
 from ._crypto import INGRESS_INSTALL_HINT, import_cryptography
 from ._fetching import Fetch, https_fetcher
 from ._request import IngressRequest
 from ._sns_certs import CertificateCache
-from ._verifier_checks import check_count, check_fetch, check_texts
+from ._verifier_checks import check_fetch
 
 __all__ = [
     "DEFAULT_CERT_HOST_PATTERN",
@@ -108,13 +109,13 @@ class SNSSignatureVerifier:
         self._topics = (
             None
             if topic_arns is None
-            else frozenset(check_texts("topic_arns", topic_arns, example))
+            else frozenset(check_texts("topic_arns", topic_arns, example=example))
         )
         self._host = _compile_host_pattern(cert_host_pattern)
         check_fetch(fetch)
         x509 = import_cryptography()
         self._certificates = CertificateCache(
-            fetch or https_fetcher(), x509, check_count("cache_size", cache_size, "32")
+            fetch or https_fetcher(), x509, check_count("cache_size", cache_size, example="32")
         )
 
     async def verify(self, request: IngressRequest) -> None:

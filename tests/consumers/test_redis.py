@@ -193,6 +193,13 @@ def test_a_stream_name_is_required() -> None:
         RedisStreamConsumer("", handlers=[scripted()[0]], group=GROUP)
 
 
+def test_a_url_that_is_not_a_str_is_named_by_type_not_echoed() -> None:
+    """A bytes url (it may hold a password) is refused by its type; its content stays out."""
+    with pytest.raises(ConfigurationError, match="url must be a non-empty str, got bytes") as info:
+        RedisStreamConsumer("s", handlers=[scripted()[0]], group=GROUP, url=b"redis://:pw@h")
+    assert "pw" not in str(info.value)
+
+
 async def test_litestar_lifespan_consumes_while_the_app_runs(
     redis_url: str, redis_stream: Callable[..., str]
 ) -> None:

@@ -97,6 +97,10 @@ async def test_a_destination_function_failing_reports_its_event_only() -> None:
         ("b", ConfigurationError),
         ("c", ConfigurationError),
     ]
+    assert [str(x) for _, _, x in failures] == [
+        "the destination function must give a non-empty str, got int for event 'b'",
+        "the destination function must give a non-empty str, got int for event 'c'",
+    ]
     assert handler.delivered == [("box", 1)]
 
 

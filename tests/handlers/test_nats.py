@@ -3,6 +3,7 @@ headers, CloudEvents, routing, de-duplication and batching."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from collections.abc import Callable
@@ -49,9 +50,10 @@ def test_missing_nats_says_how_to_install() -> None:
 
 
 @pytest.mark.parametrize("option", ["ack_timeout", "connect_timeout"])
-@pytest.mark.parametrize("value", [0, -1.0, True, "5"])
+@pytest.mark.parametrize("value", [0, -1.0, True, "5", math.nan, math.inf])
 def test_timeouts_are_checked(option: str, value: Any) -> None:
-    """ack_timeout and connect_timeout are numbers of seconds > 0."""
+    """ack_timeout and connect_timeout are finite numbers of seconds > 0, as the NATS
+    consumer's connect_timeout."""
     with pytest.raises(ConfigurationError, match=option):
         NATSForwardHandler("s", **{option: value})
 

@@ -257,9 +257,9 @@ async def test_refusals_never_show_the_token(
         ({"jwks_url": "http://keys.example.com"}, "jwks_url must be an https:// URL"),
         ({"service_account_email": b"x"}, "service_account_email must be a non-empty str"),
         ({"fetch": "https://keys"}, "fetch must be an async function"),
-        ({"cache_seconds": "60"}, "cache_seconds must be a finite number of seconds > 0"),
-        ({"cache_seconds": 0}, "cache_seconds must be a finite number of seconds > 0"),
-        ({"leeway_seconds": -1}, "leeway_seconds must be a finite number of seconds >= 0"),
+        ({"cache_seconds": "60"}, "cache_seconds must be a finite number of seconds > 0, got str"),
+        ({"cache_seconds": 0}, "seconds > 0, got 0; pass e.g. cache_seconds=3600.0"),
+        ({"leeway_seconds": -1}, "leeway_seconds must be a finite number of seconds >= 0, got -1"),
         ({"min_refetch_seconds": None}, "got NoneType"),
     ],
 )

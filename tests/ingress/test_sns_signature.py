@@ -303,8 +303,8 @@ async def test_refusals_never_show_the_signature_or_the_payload(
         ({"cert_host_pattern": 42}, "cert_host_pattern must be a regular expression, got int"),
         ({"cert_host_pattern": "("}, "cert_host_pattern is not a valid regular expression"),
         ({"fetch": 3}, "fetch must be an async function"),
-        ({"cache_size": 0}, "cache_size must be an int >= 1, got an int < 1"),
-        ({"cache_size": "32"}, "cache_size must be an int >= 1, got str"),
+        ({"cache_size": 0}, "cache_size must be an int >= 1, got 0; pass e.g. cache_size=32"),
+        ({"cache_size": "32"}, "cache_size must be an int >= 1, got str; pass e.g. cache_size=32"),
     ],
 )
 def test_bad_arguments_fail_at_construction(options: dict[str, Any], words: str) -> None:

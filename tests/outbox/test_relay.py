@@ -260,9 +260,9 @@ async def test_stats_count_pending_and_dead_rows_and_age_the_oldest(store: Store
     ("options", "fragment"),
     [
         ({"batch_size": 0}, "batch_size must be an int >= 1"),
-        ({"max_attempts": 1.5}, "max_attempts must be an int >= 1"),
-        ({"lease": 0}, "lease must be > 0 seconds"),
-        ({"poll_interval": float("nan")}, "poll_interval must be a number of seconds"),
+        ({"max_attempts": 1.5}, "max_attempts must be an int >= 1, got float"),
+        ({"lease": 0}, "lease must be a finite number of seconds > 0, got 0"),
+        ({"poll_interval": float("nan")}, "poll_interval must be a finite number of seconds > 0"),
         ({"backoff": 5, "max_backoff": 1}, "max_backoff must be >= backoff"),
         ({"on_error": "log"}, "on_error must be callable"),
         ({"dead_letter": print}, "handlers must be BaseEventHandler instances"),
