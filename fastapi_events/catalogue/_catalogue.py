@@ -9,10 +9,14 @@ from typing import Any, Literal
 
 from .._asgi import respond, serve_lifespan
 from .._redact import capped_text
-from ..errors import FastapiEventError
+from ..errors import ConfigurationError, FastapiEventError
+from ..handlers.base import BaseEventHandler
+from ..ingress.app import EventIngress
 from ..typing import Receive, Scope, Send
-from ._document import Settings, build_document
+from ._document import build_document
 from ._html import CONTENT_SECURITY_POLICY, render_html
+from ._ingresses import app_described, given_ingresses, ingresses_in_app, served_ingresses
+from ._settings import Settings
 from ._sources import Source, handlers_of
 
 __all__ = ["CatalogueApp", "EventCatalogue", "asyncapi_document"]
@@ -25,8 +29,10 @@ class EventCatalogue:
     per local handler pattern), with its payload's JSON Schema; the local functions that
     handle each event (``receive`` operations); the forwarders that send it, to which
     queue, topic, stream or subject (``send`` operations, routing functions named), in
-    which format and with which headers; and the consumers given. It is built anew at each
-    call, so it shows the registrations of the moment.
+    which format and with which headers; the consumers given; and the HTTP ingresses
+    (:class:`~fastapi_events.ingress.EventIngress`) routed or mounted in the app, or
+    given, at their paths. It is built anew at each call, so it shows the registrations of
+    the moment.
 
     Args:
         source: what to describe: the app the middleware was added to (FastAPI, Starlette,
@@ -40,9 +46,18 @@ class EventCatalogue:
         models: more pydantic models with an ``__event_name__`` (dispatched as instances
             but not registered).
         consumers: consumers whose source and handlers to list (any object with a source
-            attribute such as ``queue_url``, ``topic`` or ``stream``, and ``handlers``).
+            attribute such as ``queue_url``, ``topic`` or ``stream``, and ``handlers``). An
+            ``EventIngress`` here is listed as an ingress.
+        ingresses: HTTP ingresses to list, as ``{"/events": ingress}`` (the path each
+            answers at) or a list (their paths found in the app's routes, else unknown).
+            Ingresses routed or mounted in the app described are found without it
+            (FastAPI, Starlette).
         servers: AsyncAPI ``servers`` to include as they are (none by default: the
             document never shows connection URLs on its own).
+
+    Raises:
+        ConfigurationError: ``ingresses`` is not a mapping of paths to ``EventIngress``
+            objects, nor a list of them.
 
     Example::
 
@@ -64,7 +79,10 @@ class EventCatalogue:
         models: Iterable[type] = (),
         consumers: Iterable[Any] = (),
         servers: Mapping[str, Any] | None = None,
+        ingresses: Mapping[str, EventIngress] | Iterable[EventIngress] = (),
     ) -> None:
+        consumers = tuple(consumers)
+        listed = [c for c in consumers if isinstance(c, EventIngress)]
         self.source = source
         self.settings = Settings(
             title=title,
@@ -72,8 +90,9 @@ class EventCatalogue:
             description=description,
             registry=registry,
             models=tuple(models),
-            consumers=tuple(consumers),
+            consumers=tuple(c for c in consumers if not isinstance(c, EventIngress)),
             servers=servers,
+            ingresses=given_ingresses(ingresses) + given_ingresses(listed),
         )
 
     def document(self, app: Any = None) -> dict[str, Any]:
@@ -84,9 +103,20 @@ class EventCatalogue:
 
         Raises:
             UnknownMiddlewareIdError: ``source`` is an id no live middleware has.
-            ConfigurationError: ``source`` holds no middleware.
+            ConfigurationError: ``source`` holds no middleware (nor a routed ingress).
         """
-        return build_document(handlers_of(self.source, app), self.settings)
+        ingresses = served_ingresses(self.settings.ingresses, app_described(self.source, app))
+        return build_document(self._handlers(app), self.settings, ingresses)
+
+    def _handlers(self, app: Any) -> tuple[BaseEventHandler, ...]:
+        """The handlers of ``source``; none for an app without the middleware that routes
+        an ingress (its events arrive over HTTP only)."""
+        try:
+            return handlers_of(self.source, app)
+        except ConfigurationError:
+            if self.source is None or not ingresses_in_app(self.source):
+                raise
+            return ()
 
     def html(self, app: Any = None, *, json_url: str | None = None) -> str:
         """The document as a standalone HTML page (tables; no script, no external asset)."""

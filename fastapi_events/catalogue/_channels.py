@@ -47,6 +47,8 @@ class Destination:
         parameters: AsyncAPI channel parameters (for an address with ``{eventName}``).
         notes: sentences for the channel's description.
         where: the description's first sentence, when the address alone does not say it.
+        label: what the title shows after the kind, instead of ``name``.
+        extensions: ``x-`` fields of the channel.
     """
 
     system: str
@@ -60,12 +62,14 @@ class Destination:
     parameters: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     where: str | None = None
+    label: str | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
-        """``SQS queue orders``, ``Redis stream (routed)``."""
+        """``SQS queue orders``, ``Redis stream (routed)``, ``HTTP ingress /events``."""
         routed = self.routed_by is not None and self.where is None
-        return f"{self.kind} {'(routed)' if routed else self.name}"
+        return f"{self.kind} {'(routed)' if routed else self.label or self.name}"
 
     def description(self) -> str:
         """Where this channel is, in words."""

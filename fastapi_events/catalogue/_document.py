@@ -7,12 +7,13 @@
 - Each forwarder is a channel (its queue, topic, stream...) and a ``send`` operation, with
   each event's message as it goes on the wire: the body format and the headers.
 - Each consumer is a channel and the ``receive`` operations of its handlers.
+- Each HTTP ingress is a channel at its path and the ``receive`` operations of its handlers,
+  ``POST`` in their http binding, its verifier's kind as their security scheme.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..handlers.base import BaseEventHandler
@@ -26,8 +27,11 @@ from ._channels import (
     forwarder_destination,
 )
 from ._events import EventEntry, Namer, collect_events, matches, qualified_name
+from ._http import SecuritySchemes, ingress_destination
+from ._ingresses import ServedIngress
 from ._schemas import SchemaSet
-from ._wire import WireFormat, body_schema, format_of, headers_schema
+from ._settings import Settings
+from ._wire import WireFormat, body_schema, extra_attributes, format_of, headers_schema
 
 __all__ = ["ASYNCAPI_VERSION", "DISPATCH_CHANNEL", "Settings", "build_document"]
 
@@ -44,38 +48,24 @@ _DISPATCH_DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What a document says besides the handlers (see :class:`EventCatalogue`)."""
-
-    title: str = "Events"
-    version: str = "1.0.0"
-    description: str | None = None
-    registry: Mapping[str, type] | None = None
-    models: tuple[type, ...] = ()
-    consumers: tuple[Any, ...] = ()
-    servers: Mapping[str, Any] | None = None
-
-
-def build_document(handlers: Sequence[BaseEventHandler], settings: Settings) -> dict[str, Any]:
-    """The AsyncAPI document of ``handlers`` with ``settings``."""
+def build_document(
+    handlers: Sequence[BaseEventHandler],
+    settings: Settings,
+    ingresses: Sequence[ServedIngress] = (),
+) -> dict[str, Any]:
+    """The AsyncAPI document of ``handlers`` and ``ingresses`` with ``settings``."""
+    receivers = [*settings.consumers, *(served.ingress for served in ingresses)]
+    consumed = [pair for c in receivers for h in _handlers_of(c) for pair in _functions(h)]
     functions = [pair for handler in handlers for pair in _functions(handler)]
-    consumed = [pair for c in settings.consumers for h in _handlers_of(c) for pair in _functions(h)]
     patterns = [pattern for pattern, _ in functions + consumed]
-    events = collect_events(_registry(settings), settings.models, patterns)
+    events = collect_events(settings.schema_registry(), settings.models, patterns)
     document = _Document(events, SchemaSet(e.model for e in events if e.model is not None))
     document.add_handlers(handlers)
     for consumer in settings.consumers:
         document.add_consumer(consumer)
+    for served in ingresses:
+        document.add_ingress(served)
     return document.render(settings)
-
-
-def _registry(settings: Settings) -> Mapping[str, type]:
-    if settings.registry is not None:
-        return settings.registry
-    from ..registry.payload_schema import registry
-
-    return registry
 
 
 def _functions(handler: object) -> list[tuple[str, Any]]:
@@ -97,6 +87,7 @@ class _Document:
         self.channels: dict[str, Any] = {}
         self.operations: dict[str, Any] = {}
         self.messages: dict[str, Any] = {}
+        self.security = SecuritySchemes()
         self._channel_ids, self._operation_ids, self._message_ids = Namer(), Namer(), Namer()
         self.message_ids = {entry.key: self._message_ids(entry.key) for entry in events}
         for entry in events:
@@ -135,13 +126,15 @@ class _Document:
     def add_handlers(self, handlers: Sequence[BaseEventHandler]) -> None:
         for handler in handlers:
             if isinstance(handler, LocalHandler):
-                self._add_functions(DISPATCH_CHANNEL, handler.registrations())
+                self._add_functions(DISPATCH_CHANNEL, handler.registrations(), {})
             elif isinstance(handler, Forwarder):
                 self._add_forwarder(handler)
             elif not isinstance(handler, NullHandler):
-                self._add_receiver(DISPATCH_CHANNEL, handler)
+                self._add_receiver(DISPATCH_CHANNEL, handler, {})
 
-    def _add_functions(self, channel: str, registrations: Iterable[tuple[str, Any]]) -> None:
+    def _add_functions(
+        self, channel: str, registrations: Iterable[tuple[str, Any]], fields: Mapping[str, Any]
+    ) -> None:
         for pattern, function in registrations:
             name = qualified_name(function)
             keys = [e.key for e in self.events if matches(pattern, e.key)]
@@ -152,10 +145,14 @@ class _Document:
                 keys,
                 title=name,
                 summary=f"Local function `{name}`, registered for `{pattern}`.",
-                extra={"x-fastapi-events-handler": name, "x-fastapi-events-pattern": pattern},
+                extra={
+                    "x-fastapi-events-handler": name,
+                    "x-fastapi-events-pattern": pattern,
+                    **fields,
+                },
             )
 
-    def _add_receiver(self, channel: str, handler: object) -> None:
+    def _add_receiver(self, channel: str, handler: object, fields: Mapping[str, Any]) -> None:
         name = qualified_name(handler)
         self._operation(
             type(handler).__name__,
@@ -164,13 +161,13 @@ class _Document:
             [entry.key for entry in self.events],
             title=name,
             summary=f"Handler object `{name}`: receives every event.",
-            extra={"x-fastapi-events-handler": name},
+            extra={"x-fastapi-events-handler": name, **fields},
         )
 
     def _add_forwarder(self, forwarder: Forwarder) -> None:
         where = forwarder_destination(forwarder)
         wire = format_of(forwarder.serializer)
-        extra = _extra_attributes(forwarder)
+        extra = extra_attributes(forwarder)
         messages = {
             self.message_ids[entry.key]: self._wire_message(entry, where, wire, extra)
             for entry in self.events
@@ -208,16 +205,27 @@ class _Document:
         return message
 
     def add_consumer(self, consumer: Any) -> None:
-        where = consumer_destination(consumer)
+        self._add_receivers(consumer_destination(consumer), consumer, {})
+
+    def add_ingress(self, served: ServedIngress) -> None:
+        where = ingress_destination(served)
+        fields: dict[str, Any] = {"bindings": where.operation_bindings}
+        security = self.security.security(served.ingress.verifier)
+        if security:
+            fields["security"] = security
+        self._add_receivers(where, served.ingress, fields)
+
+    def _add_receivers(self, where: Destination, owner: Any, fields: Mapping[str, Any]) -> None:
+        """A channel for ``owner`` (a consumer, an ingress) and its handlers' operations."""
         channel = self._add_channel(where, self._event_refs(self.events))
-        handlers = _handlers_of(consumer)
+        handlers = _handlers_of(owner)
         for handler in handlers:
             if isinstance(handler, LocalHandler):
-                self._add_functions(channel, handler.registrations())
+                self._add_functions(channel, handler.registrations(), fields)
             else:
-                self._add_receiver(channel, handler)
+                self._add_receiver(channel, handler, fields)
         if not handlers:
-            self._add_receiver(channel, consumer)
+            self._add_receiver(channel, owner, fields)
 
     def _add_channel(self, where: Destination, messages: dict[str, Any]) -> str:
         channel_id = self._channel_ids(f"{channel_prefix(where.system)}.{where.name}")
@@ -233,6 +241,7 @@ class _Document:
             channel["bindings"] = where.bindings
         if where.routed_by is not None:
             channel["x-fastapi-events-routed-by"] = where.routed_by
+        channel.update(where.extensions)
         self.channels[channel_id] = channel
         return channel_id
 
@@ -275,14 +284,8 @@ class _Document:
         document["defaultContentType"] = "application/json"
         document["channels"] = self.channels
         document["operations"] = self.operations
-        document["components"] = {"messages": self.messages, "schemas": self.schemas.components}
+        components = {"messages": self.messages, "schemas": self.schemas.components}
+        if self.security.components:
+            components["securitySchemes"] = self.security.components
+        document["components"] = components
         return document
-
-
-def _extra_attributes(forwarder: Forwarder) -> object:
-    """A forwarder's own extra attributes (SQS, SNS, Pub/Sub) or headers (Kafka)."""
-    for name in ("attributes", "headers"):
-        extra = getattr(forwarder, name, None)
-        if isinstance(extra, Mapping) or callable(extra):
-            return extra
-    return None

@@ -24,7 +24,7 @@ from ..serialization import (
 )
 from ._events import EventEntry, qualified_name
 
-__all__ = ["WireFormat", "body_schema", "format_of", "headers_schema"]
+__all__ = ["WireFormat", "body_schema", "extra_attributes", "format_of", "headers_schema"]
 
 _OPTIONAL = frozenset({"correlation_id", "traceparent", "tracestate", "ce-correlationid"})
 #: Attributes whose value is the same for every message of a format.
@@ -212,3 +212,12 @@ _RENAMES: dict[str, Callable[[dict[str, str]], list[tuple[str, str]]]] = {
     "rabbitmq": _amqp,
     "nats": _nats,
 }
+
+
+def extra_attributes(forwarder: object) -> object:
+    """A forwarder's own extra attributes (SQS, SNS, Pub/Sub) or headers (Kafka)."""
+    for name in ("attributes", "headers"):
+        extra = getattr(forwarder, name, None)
+        if isinstance(extra, Mapping) or callable(extra):
+            return extra
+    return None
