@@ -6,7 +6,8 @@ and per local handler pattern; the local functions that handle it (``receive``
 operations); the forwarders that send it, with their destinations (SQS queues, SNS and
 Pub/Sub and Kafka topics, RabbitMQ exchanges and routing keys, Redis streams, NATS
 subjects; routing functions named) and the message format on the wire (0.12's JSON array or
-CloudEvents, structured or binary, with the headers it carries); and consumers, when given.
+CloudEvents, structured or binary, with the headers it carries); consumers, when given; and
+HTTP ingresses (:class:`~fastapi_events.ingress.EventIngress`) at the paths they answer at.
 
 Serve it (off by default, like every route the library offers)::
 
