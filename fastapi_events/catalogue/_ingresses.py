@@ -77,10 +77,14 @@ def served_ingresses(given: Sequence[ServedIngress], app: Any) -> list[ServedIng
     """The ingresses given (a path found in ``app`` filled in where none was given), then
     those ``app`` routes that were not given; each (ingress, path) once."""
     found = ingresses_in_app(app) if app is not None else []
+    with_path = {id(served.ingress) for served in given if served.path is not None}
     listed: list[ServedIngress] = []
     for served in given:
-        paths = [f for f in found if f.ingress is served.ingress] if served.path is None else []
-        listed.extend(paths or [served])
+        if served.path is not None:
+            listed.append(served)
+        elif id(served.ingress) not in with_path:
+            paths = [f for f in found if f.ingress is served.ingress]
+            listed.extend(paths or [served])
     given_ids = {id(served.ingress) for served in given}
     listed.extend(f for f in found if id(f.ingress) not in given_ids)
     unique: dict[tuple[int, str | None], ServedIngress] = {}

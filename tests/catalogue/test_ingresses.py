@@ -136,6 +136,13 @@ def test_a_middleware_or_handlers_source_names_no_routes() -> None:
     assert http_channels(catalogue_of().document(app)) == {"http.events": "/events"}
 
 
+def test_an_ingress_given_with_a_path_and_as_a_consumer_is_one_channel() -> None:
+    """The path given says where it is: no second channel without an address."""
+    both = ingress()
+    catalogue = catalogue_of([], ingresses={"/events": both}, consumers=[both])
+    assert http_channels(catalogue.document()) == {"http.events": "/events"}
+
+
 def test_one_ingress_at_two_paths_is_two_channels() -> None:
     """Each path it answers at is a channel."""
     twice = ingress()
