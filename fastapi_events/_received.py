@@ -25,11 +25,13 @@ from ._nats_headers import header_attributes
 __all__ = [
     "AMQP_CE_PREFIX",
     "STREAM_BODY_FIELD",
+    "UNREAD",
     "amqp_headers",
     "body_and_attributes",
     "cloudevent_data",
     "kafka_headers",
     "message_attributes",
+    "message_parts",
     "stream_fields",
 ]
 
@@ -40,6 +42,18 @@ _CE_WIRE, _CE_FIELD = "ce-", "ce_"
 AMQP_CE_PREFIX = "cloudEvents_"
 _AMQP_CE_PREFIXES = (AMQP_CE_PREFIX, "cloudEvents:")
 _SNS_NOTIFICATION = "Notification"
+#: A body not parsed from JSON yet (``None`` is a JSON value).
+UNREAD: Any = object()
+
+
+def message_parts(
+    message: Any, attributes: Mapping[str, Any] | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The body and attributes :func:`fastapi_events.serialization.decode` reads from
+    ``message``: a structured CloudEvent already parsed is its own body."""
+    if isinstance(message, Mapping) and "specversion" in message:
+        return message, message_attributes(attributes or {})
+    return body_and_attributes(message, attributes)
 
 
 def body_and_attributes(

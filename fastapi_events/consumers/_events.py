@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import time
+import json
+from time import time as _now
 from typing import Any
 
 from .._event import Event
-from .._received import body_and_attributes
+from .._received import UNREAD, body_and_attributes, message_parts
 from .._redact import capped_text
-from ..serialization import ReceivedEvent, decode
+from ..serialization import ReceivedEvent, _attribute_time, decode_parts
 from ._delivery import Delivery
 
 __all__ = ["UNDECODABLE_EVENT", "event_from", "event_of", "undecodable_event"]
@@ -31,7 +32,38 @@ def event_of(delivery: Delivery) -> Event:
     Raises:
         SerializationError: the message is not an event this library writes.
     """
-    return event_from(decode(delivery.message), delivery.message_id, delivery.sent_at)
+    body, attrs = message_parts(delivery.message)
+    if "ce-specversion" in attrs or not isinstance(body, (str, bytes, bytearray)):
+        received = decode_parts(body, attrs)
+    else:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = UNREAD  # decode_parts raises the error decode() raises
+        if type(data) is list and len(data) == 2 and type(data[0]) is str:
+            return _array_event(data, attrs, delivery)  # the default format, parsed once
+        received = decode_parts(body, attrs, data)
+    return event_from(received, delivery.message_id, delivery.sent_at)
+
+
+def _array_event(data: list[Any], attrs: dict[str, str], delivery: Delivery) -> Event:
+    """What :func:`event_from` makes of ``decode()``'s ``ReceivedEvent`` for a
+    ``["name", payload]`` body, without that object and its datetime in between."""
+    time = _attribute_time(attrs.get("event_time"))
+    when = delivery.sent_at if time is None else time.timestamp()
+    trace: dict[str, str] | None = None
+    if "traceparent" in attrs or "tracestate" in attrs:
+        trace = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
+    name = data[0]
+    return Event(
+        name,
+        data[1],
+        name,
+        id=attrs.get("event_id") or delivery.message_id,
+        timestamp=_now() if when is None else when,
+        trace_context=trace,
+        correlation_id=attrs.get("correlation_id") or attrs.get("ce-correlationid"),
+    )
 
 
 def event_from(received: ReceivedEvent, message_id: str, sent_at: float | None) -> Event:
@@ -42,7 +74,7 @@ def event_from(received: ReceivedEvent, message_id: str, sent_at: float | None) 
         received.name,
         received.payload,
         id=received.id or message_id,
-        timestamp=time.time() if when is None else when,
+        timestamp=_now() if when is None else when,
         trace_context=received.trace_context or None,
         correlation_id=received.correlation_id,
     )
@@ -63,7 +95,7 @@ def undecodable_event(delivery: Delivery, error: Exception) -> Event:
         "attributes": attributes,
         "error": f"{type(error).__name__}: {capped_text(str(error))}",
     }
-    when = time.time() if delivery.sent_at is None else delivery.sent_at
+    when = _now() if delivery.sent_at is None else delivery.sent_at
     return Event(UNDECODABLE_EVENT, payload, id=delivery.message_id, timestamp=when)
 
 
