@@ -18,6 +18,9 @@ __all__ = ["UNDECODABLE_EVENT", "event_from", "event_of", "undecodable_event"]
 #: The name of the stand-in event a dead-letter handler receives for a message that is
 #: not an event this library writes (its payload holds the raw body and attributes).
 UNDECODABLE_EVENT = "fastapi_events.undecodable"
+_JSON = json.JSONDecoder()  # what json.loads() uses without arguments
+#: Seconds below which a timestamp with 6 decimals is its own microsecond (2 ** 33).
+_EXACT_BELOW = 8589934592.0
 
 
 def event_of(delivery: Delivery) -> Event:
@@ -37,7 +40,7 @@ def event_of(delivery: Delivery) -> Event:
         received = decode_parts(body, attrs)
     else:
         try:
-            data = json.loads(body)
+            data = _load_json(body)
         except ValueError:
             data = UNREAD  # decode_parts raises the error decode() raises
         if type(data) is list and len(data) == 2 and type(data[0]) is str:
@@ -49,8 +52,9 @@ def event_of(delivery: Delivery) -> Event:
 def _array_event(data: list[Any], attrs: dict[str, str], delivery: Delivery) -> Event:
     """What :func:`event_from` makes of ``decode()``'s ``ReceivedEvent`` for a
     ``["name", payload]`` body, without that object and its datetime in between."""
-    time = _attribute_time(attrs.get("event_time"))
-    when = delivery.sent_at if time is None else time.timestamp()
+    when = _event_seconds(attrs.get("event_time"))
+    if when is None:
+        when = delivery.sent_at
     trace: dict[str, str] | None = None
     if "traceparent" in attrs or "tracestate" in attrs:
         trace = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
@@ -64,6 +68,31 @@ def _array_event(data: list[Any], attrs: dict[str, str], delivery: Delivery) -> 
         trace_context=trace,
         correlation_id=attrs.get("correlation_id") or attrs.get("ce-correlationid"),
     )
+
+
+def _load_json(body: str | bytes | bytearray) -> Any:
+    """``json.loads(body)``; a body that starts ``[`` and a character is UTF-8 (what
+    ``json.detect_encoding`` would find), decoded without asking it."""
+    if type(body) is bytes and body[:1] == b"[" and body[1:2] not in (b"", b"\x00"):
+        return _JSON.decode(body.decode("utf-8", "surrogatepass"))
+    return json.loads(body)
+
+
+def _event_seconds(value: str | None) -> float | None:
+    """``decode()``'s ``event_time`` datetime as seconds (``None``: absent or no time).
+
+    What forwarders write (6 decimals, before the year 2242) is ``float(value)`` exactly:
+    the datetime's microsecond is that value's, and back to seconds gives the same float.
+    """
+    if value and len(value) > 7 and value[-7] == ".":
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        if 0.0 < seconds < _EXACT_BELOW:
+            return seconds
+    time = _attribute_time(value)
+    return None if time is None else time.timestamp()
 
 
 def event_from(received: ReceivedEvent, message_id: str, sent_at: float | None) -> Event:

@@ -113,3 +113,73 @@ def test_an_event_without_a_time_takes_the_brokers_else_now(sent_at: float | Non
         assert event.unix_time == sent_at
     else:
         assert before <= event.unix_time <= time.time()
+
+
+def _seconds_via_datetime(value: str | None) -> float | None:
+    from fastapi_events.serialization import _attribute_time
+
+    time = _attribute_time(value)
+    return None if time is None else time.timestamp()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "soon",
+        "1764910000.123456",
+        "1764910000.999999",
+        "0.000001",
+        "0.000000",
+        "-0.000000",
+        "-1.500000",
+        "1764910000.1234567",
+        "1764910000.12345 ",
+        "1_764_910_000.123456",
+        "8589934591.999999",
+        "8589934592.000001",
+        "99999999999.999999",
+        "1e9.000000",
+        "nan.000000",
+        "1764910000",
+        "1764910000.5",
+    ],
+)
+def test_event_time_gives_the_seconds_of_decodes_datetime(value: str | None) -> None:
+    """``event_time`` read without the datetime gives exactly what the datetime gives."""
+    from fastapi_events.consumers._events import _event_seconds
+
+    assert _event_seconds(value) == _seconds_via_datetime(value)
+
+
+def test_event_time_with_6_decimals_is_exact_over_the_years() -> None:
+    """Forwarders' ``event_time`` values (6 decimals) from 1970 to 2241 read back as the
+    datetime gives them (a random sample)."""
+    import random
+
+    from fastapi_events.consumers._events import _event_seconds
+
+    rng = random.Random(7)
+    for _ in range(100_000):
+        value = f"{rng.uniform(0, 8_589_934_591):.6f}"
+        assert _event_seconds(value) == _seconds_via_datetime(value), value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'["a", 1]', b"[", b"[\x00", b'\xef\xbb\xbf["a", 1]', '["a", 1]'.encode("utf-16"), b"[1]  "],
+)
+def test_bodies_parse_as_json_loads_parses_them(body: bytes) -> None:
+    """The shortcut for UTF-8 array bodies gives what json.loads gives, errors included."""
+    from fastapi_events.consumers._events import _load_json
+
+    try:
+        expected: Any = json.loads(body)
+    except ValueError as exc:
+        expected = (type(exc), str(exc))
+    try:
+        got: Any = _load_json(body)
+    except ValueError as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
