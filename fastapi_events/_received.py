@@ -25,11 +25,13 @@ from ._nats_headers import header_attributes
 __all__ = [
     "AMQP_CE_PREFIX",
     "STREAM_BODY_FIELD",
+    "UNREAD",
     "amqp_headers",
     "body_and_attributes",
     "cloudevent_data",
     "kafka_headers",
     "message_attributes",
+    "message_parts",
     "stream_fields",
 ]
 
@@ -40,23 +42,43 @@ _CE_WIRE, _CE_FIELD = "ce-", "ce_"
 AMQP_CE_PREFIX = "cloudEvents_"
 _AMQP_CE_PREFIXES = (AMQP_CE_PREFIX, "cloudEvents:")
 _SNS_NOTIFICATION = "Notification"
+#: A body not parsed from JSON yet (``None`` is a JSON value).
+UNREAD: Any = object()
+
+
+def message_parts(
+    message: Any, attributes: Mapping[str, Any] | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The body and attributes :func:`fastapi_events.serialization.decode` reads from
+    ``message``: a structured CloudEvent already parsed is its own body."""
+    if (type(message) is dict or isinstance(message, Mapping)) and "specversion" in message:
+        return message, message_attributes(attributes or {})
+    return body_and_attributes(message, attributes)
 
 
 def body_and_attributes(
     message: Any, attributes: Mapping[str, Any] | None
 ) -> tuple[str | bytes, dict[str, str]]:
     """The body and attributes of ``message`` (see :func:`fastapi_events.serialization.decode`)."""
-    if _is_amqp(message):  # first: what a RabbitMQ consumer decodes for every message
-        return message.body, message_attributes(message)
-    if isinstance(message, Mapping) and "Body" in message:
+    if type(message) is not dict:  # a plain dict (SQS, Redis) is never an AMQP message
+        if _is_amqp(message):  # first: what a RabbitMQ consumer decodes for every message
+            return message.body, message_attributes(message)
+        if not isinstance(message, Mapping):
+            return _object_parts(message, attributes)
+    if "Body" in message:
         envelope = _sns_envelope(message["Body"])
         if envelope is not None:
             return envelope["Message"], _sns_attributes(envelope)
         return message["Body"], message_attributes(message)
-    if _is_sns_notification(message):
+    if _is_notification(message):
         return message["Message"], _sns_attributes(message)
-    if isinstance(message, Mapping) and _field(message, STREAM_BODY_FIELD) is not None:
+    if _field(message, STREAM_BODY_FIELD) is not None:
         return _from_stream_entry(message)
+    return _object_parts(message, attributes)
+
+
+def _object_parts(message: Any, attributes: Mapping[str, Any] | None) -> tuple[Any, dict[str, str]]:
+    """:func:`body_and_attributes` of what is neither AMQP nor one of the mappings."""
     if hasattr(message, "data") and hasattr(message, "attributes"):
         return message.data, message_attributes(message)
     if _is_nats(message):
@@ -189,9 +211,9 @@ def _is_amqp(message: Any) -> bool:
 
 def _attribute_name(key: Any) -> str:
     name = key.decode() if isinstance(key, bytes) else str(key)
-    for prefix in _AMQP_CE_PREFIXES:
-        if name.startswith(prefix):
-            return _CE_WIRE + name[len(prefix) :]
+    if name.startswith(_AMQP_CE_PREFIXES):
+        prefix = AMQP_CE_PREFIX if name.startswith(AMQP_CE_PREFIX) else _AMQP_CE_PREFIXES[1]
+        return _CE_WIRE + name[len(prefix) :]
     return name
 
 
@@ -225,9 +247,12 @@ def _field_name(key: Any) -> str:
 
 
 def _is_sns_notification(message: Any) -> bool:
+    return isinstance(message, Mapping) and _is_notification(message)
+
+
+def _is_notification(message: Mapping[Any, Any]) -> bool:
     return (
-        isinstance(message, Mapping)
-        and message.get("Type") == _SNS_NOTIFICATION
+        message.get("Type") == _SNS_NOTIFICATION
         and "TopicArn" in message
         and isinstance(message.get("Message"), str)
     )
@@ -255,6 +280,8 @@ def _field(fields: Mapping[Any, Any], name: str) -> Any:
 
 
 def _attribute_value(value: Any) -> str:
+    if type(value) is str:  # AMQP headers, plain attributes: no ABC check
+        return value
     if isinstance(value, Mapping):  # SQS: {"DataType": "String", "StringValue": "..."}
         return str(value.get("StringValue", value.get("Value", "")))  # SNS: {"Type", "Value"}
     if isinstance(value, bytes):

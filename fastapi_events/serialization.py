@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ._event import Event
 from ._json import dumps, json_default
-from ._received import body_and_attributes, cloudevent_data, message_attributes
+from ._received import UNREAD, cloudevent_data, message_attributes, message_parts
 from ._redact import capped_repr, capped_text, sized
 from .errors import ConfigurationError, SerializationError
 
@@ -240,16 +240,18 @@ def decode(message: Any, attributes: Mapping[str, Any] | None = None) -> Receive
         ]:
             name, payload = decode(message)
     """
-    if isinstance(message, Mapping) and "specversion" in message:
-        body: Any = message  # a structured CloudEvent, parsed already
-        attrs = message_attributes(attributes or {})
-    else:
-        body, attrs = body_and_attributes(message, attributes)
+    return decode_parts(*message_parts(message, attributes))
+
+
+def decode_parts(body: Any, attrs: dict[str, str], data: Any = UNREAD) -> ReceivedEvent:
+    """:func:`decode` from the body and attributes :func:`message_parts` read (``data``:
+    the body already parsed from JSON, else :data:`UNREAD`)."""
     trace: dict[str, str] = {k: attrs[k] for k in ("traceparent", "tracestate") if k in attrs}
     try:
         if "ce-specversion" in attrs:
             return _from_binary_cloudevent(body, attrs, trace)
-        data = body if isinstance(body, Mapping) else json.loads(body)
+        if data is UNREAD:
+            data = body if isinstance(body, Mapping) else json.loads(body)
         if isinstance(data, Mapping) and "specversion" in data:
             return _from_cloudevent(data, cloudevent_data(data), attrs, trace)
         if isinstance(data, list) and len(data) == 2 and isinstance(data[0], str):

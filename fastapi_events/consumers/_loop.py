@@ -7,10 +7,12 @@ import contextlib
 import contextvars
 import logging
 import math
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ._delivery import Delivery
+from ._eager import run_eagerly
 from ._handling import RELEASE, RETRY, Handling
 from ._settle import Settler
 
@@ -26,14 +28,21 @@ _FIRST = asyncio.FIRST_COMPLETED
 
 
 class Loop:
-    """Receives while there is room, handles each delivery in a task, settles it."""
+    """Receives while there is room, handles the deliveries, settles each one.
+
+    A received batch is handled by one task, one delivery after another, until one of them
+    waits: the rest goes on in a new task (see ``_eager``), so deliveries still run
+    concurrently, up to ``concurrency`` at once.
+    """
 
     def __init__(self, consumer: Any, handling: Handling, settler: Settler) -> None:
         self.consumer = consumer
         self.handling = handling
         self.settler = settler
         self.stopped = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Each handling task, and the deliveries of its batch it has not started yet.
+        self._tasks: dict[asyncio.Task[None], deque[Delivery]] = {}
+        self._in_flight = 0  # deliveries received and not settled yet
         self._wake = asyncio.Event()  # a task finished, or stop() was (called) again
         self._stopping = asyncio.Event()
         self._deadline = math.inf
@@ -114,15 +123,17 @@ class Loop:
                 raise
             failures = 0
             self._unreserve(room)
-            for delivery in deliveries:
-                self._begin(delivery)
+            if deliveries:
+                self.consumer.stats.received += len(deliveries)
+                self._in_flight += len(deliveries)
+                self._start(deque(deliveries))
 
     async def _room(self) -> int:
         """How many more messages one receive may ask for (reserved until it returns:
         receives in flight together never ask for more than ``concurrency``); 0 once
         stopping."""
         while not self._stopping.is_set():
-            free: int = self.consumer.concurrency - len(self._tasks) - self._reserved
+            free: int = self.consumer.concurrency - self._in_flight - self._reserved
             if free > 0:
                 batch = self.consumer.receive_batch
                 room = free if batch is None else min(free, batch)
@@ -155,15 +166,34 @@ class Loop:
 
     # --- handling ------------------------------------------------------------------------
 
-    def _begin(self, delivery: Delivery) -> None:
-        self.consumer.stats.received += 1
-        task = asyncio.create_task(self._process(delivery))
-        self._tasks.add(task)
+    def _start(self, batch: deque[Delivery]) -> None:
+        task = asyncio.create_task(self._handle(batch))
+        self._tasks[task] = batch
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        # Deliveries not started: the task was cancelled before it ran (at shutdown).
+        self._release_unstarted(self._tasks.pop(task))
         self._wake.set()
+
+    async def _handle(self, batch: deque[Delivery]) -> None:
+        """Handle ``batch`` in this task while its deliveries finish without waiting."""
+        hand_over = self._hand_over_from(batch)
+        while batch:
+            delivery = batch.popleft()
+            try:
+                await run_eagerly(self._process(delivery), hand_over)
+            finally:
+                self._in_flight -= 1
+                self._wake.set()
+
+    def _hand_over_from(self, batch: deque[Delivery]) -> Callable[[], None]:
+        def hand_over() -> None:  # the delivery being handled waits: the rest goes on
+            if batch:
+                self._start(deque(batch))
+                batch.clear()
+
+        return hand_over
 
     async def _process(self, delivery: Delivery | None) -> None:
         """Handle ``delivery``, then whatever the consumer hands over after it."""
@@ -194,6 +224,12 @@ class Loop:
             self.consumer.stats.received += 1
             self.settler.add(delivery, RELEASE)
 
+    def _release_unstarted(self, deliveries: Iterable[Delivery]) -> None:
+        for delivery in deliveries:
+            self._in_flight -= 1
+            self.settler.add(delivery, RELEASE)
+            self._release(self.consumer.next_after(delivery))
+
     # --- stopping ------------------------------------------------------------------------
 
     async def _until_done(self, tasks: Collection[asyncio.Future[Any]]) -> None:
@@ -214,7 +250,7 @@ class Loop:
             "%s: %d message(s) still in flight at the shutdown deadline: cancelled and given "
             "back unhandled, for redelivery",
             self.consumer.describe(),
-            len(self._tasks),
+            self._in_flight,
         )
         for task in self._tasks:
             task.cancel()
