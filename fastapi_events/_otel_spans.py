@@ -1,9 +1,11 @@
 """The span machinery under :mod:`fastapi_events._otel_impl`: W3C trace headers, the span
-context an event was dispatched in, and one context manager for a handler run or a batch.
+context an event was dispatched in, and the context managers around a handler run or a
+batch (``InSpan`` for a span alone, ``Measured`` when metrics are recorded too).
 
 Imported only when opentelemetry is. Written for the per-event path: no generator-based
 context managers (``start_as_current_span`` nests two), no re-parsing of the headers built
-at dispatch, no attribute built for a span that is not recording.
+at dispatch, no attribute built for a span that is not recording, and the current context
+read once per span (the caller passes it to ``start_span`` and here).
 """
 
 from __future__ import annotations
