@@ -19,12 +19,21 @@ from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
+from opentelemetry.context import Context, get_current
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanKind,
+    Status,
+    StatusCode,
+    set_span_in_context,
+)
 
 from ._context import current_batch_span
 from ._env import EnvFlag
 from ._event import Event
 from ._otel_metrics import Instruments, event_names_in_metrics
+from ._otel_names import MESSAGE_ID, ProcessNames, SpanNames, batch_attributes
 from ._otel_providers import (
     any_global_provider_set,
     global_meter_provider,
@@ -32,6 +41,7 @@ from ._otel_providers import (
     usable_meter_provider,
 )
 from ._otel_spans import (
+    InSpan,
     Measured,
     links_to,
     origin_of,
@@ -39,7 +49,6 @@ from ._otel_spans import (
     remember_origin,
     trace_context_of,
 )
-from ._redact import describe_handler
 from ._telemetry import Telemetry
 from .constants import FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR
 from .otel.attributes import SpanAttributes
@@ -48,11 +57,7 @@ __all__ = ["OtelTelemetry", "parse_traceparent", "trace_context_of"]
 
 _use_links = EnvFlag(FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR, default=True)
 
-_SYSTEM = "fastapi_events"
 _SCOPE = "fastapi_events"
-_MESSAGE_ID = "messaging.message.id"
-#: Bound of the per-(event name, handler) caches: names can come from user input.
-_MAX_CACHED = 2048
 _NO_ATTRIBUTES: dict[str, Any] = {}
 _PRODUCER, _CONSUMER = SpanKind.PRODUCER, SpanKind.CONSUMER
 _get_current_span = trace.get_current_span
@@ -84,8 +89,7 @@ class OtelTelemetry(Telemetry):
         self._enabled = tracer_provider is not None or meter_provider is not None
         self._tracer: Any = None
         self._instruments: Instruments | None = None
-        self._names: dict[int, tuple[object, str]] = {}  # id(handler) -> (handler, name)
-        self._attributes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._names = SpanNames()
 
     # --- providers: explicit, or the global ones once an SDK replaced the proxies ---------
 
@@ -142,9 +146,10 @@ class OtelTelemetry(Telemetry):
         if tracer is None:
             return
         if self._dispatch_spans:
-            span = tracer.start_span(f"create {event.key}", kind=_PRODUCER)
+            name, base = self._names.creates.get(event.key) or self._names.create(event.key)
+            span = tracer.start_span(name, get_current(), kind=_PRODUCER)
             if span.is_recording():
-                span.set_attributes(self._message_attributes(event, "create", ""))
+                span.set_attributes(self._message_attributes(base, event))
             span.end()
         else:
             span = _get_current_span()
@@ -153,25 +158,23 @@ class OtelTelemetry(Telemetry):
             remember_origin(event, context)
 
     def handler_span(self, event: Event, handler: object) -> AbstractContextManager[Any]:
-        """A CONSUMER span around one handler function run, linked to its dispatch."""
-        name = self._handler_name(handler)
-        instruments = self._instruments
+        """A CONSUMER span around one handler function run, linked to its dispatch (enter
+        it at once: it becomes a child of the context current when this is called)."""
+        process = self._names.processes.get((event.key, id(handler)))
+        if process is None or process.handler is not handler:
+            process = self._names.process(event.key, handler)
+        instruments, tracer = self._instruments, self._tracer
+        if instruments is None and tracer is not None:
+            context = get_current()
+            return InSpan(self._process_span(tracer, event, process, context), context)
         metrics = _NO_ATTRIBUTES
         if instruments is not None:
-            metrics = {**_event_attributes(event), SpanAttributes.HANDLER: name}
-        tracer = self._tracer
+            metrics = {**_event_attributes(event), SpanAttributes.HANDLER: process.handler_name}
         if tracer is None:
             return Measured(None, instruments, metrics, 1)
-        parent = origin_of(event)
-        if parent is not None and not _use_links():
-            context = trace.set_span_in_context(NonRecordingSpan(parent))
-            span = tracer.start_span(f"process {event.key}", context=context, kind=_CONSUMER)
-        else:
-            links = None if parent is None else links_to((event,))
-            span = tracer.start_span(f"process {event.key}", kind=_CONSUMER, links=links)
-        if span.is_recording():
-            span.set_attributes(self._message_attributes(event, "process", name))
-        return Measured(span, instruments, metrics, 1)
+        context = get_current()
+        span = self._process_span(tracer, event, process, context)
+        return Measured(span, instruments, metrics, 1, context=context)
 
     def batch_span(
         self, events: Sequence[Event], handler: object, *, system: str, destination: str
@@ -180,7 +183,7 @@ class OtelTelemetry(Telemetry):
         attributes = {
             "messaging.system": system,
             "messaging.destination.name": destination,
-            SpanAttributes.HANDLER: self._handler_name(handler),
+            SpanAttributes.HANDLER: self._names.handler_name(handler),
         }
         instruments, tracer = self._instruments, self._tracer
         span = None
@@ -188,7 +191,7 @@ class OtelTelemetry(Telemetry):
             kind = _PRODUCER
             span = tracer.start_span(f"send {destination}", kind=kind, links=links_to(events))
             if span.is_recording():
-                span.set_attributes(_batch_attributes(attributes, events))
+                span.set_attributes(batch_attributes(attributes, events))
         return Measured(span, instruments, attributes, len(events), batch=True)
 
     def on_failure(self, event: Event, handler: object, exc: BaseException) -> None:
@@ -199,13 +202,13 @@ class OtelTelemetry(Telemetry):
                 1,
                 {
                     **_event_attributes(event),
-                    SpanAttributes.HANDLER: self._handler_name(handler),
+                    SpanAttributes.HANDLER: self._names.handler_name(handler),
                     "error.type": type(exc).__qualname__,
                 },
             )
         span = current_batch_span()
         if span is not None and span.is_recording():
-            span.record_exception(exc, {_MESSAGE_ID: event.id})
+            span.record_exception(exc, {MESSAGE_ID: event.id})
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {exc}"))
 
     def on_lost(self, events: Sequence[Event], error: BaseException) -> None:
@@ -214,45 +217,30 @@ class OtelTelemetry(Telemetry):
         if instruments is not None:
             instruments.dropped.add(len(events), {"error.type": type(error).__qualname__})
 
-    # --- per-event work, cached per handler and per (event name, operation) ----------------
+    def _process_span(
+        self, tracer: Any, event: Event, process: ProcessNames, context: Context
+    ) -> Any:
+        """Start the ``process`` span of ``event`` in ``context``: linked to the dispatch
+        span, or its child with ``FASTAPI_EVENTS_USE_SPAN_LINKING=0``."""
+        parent = origin_of(event)
+        if parent is None:
+            span = tracer.start_span(process.span_name, context, kind=_CONSUMER)
+        elif not _use_links.is_set() or _use_links():  # is_set(): no Python frame
+            links = [Link(parent)]
+            span = tracer.start_span(process.span_name, context, kind=_CONSUMER, links=links)
+        else:
+            context = set_span_in_context(NonRecordingSpan(parent), context)
+            span = tracer.start_span(process.span_name, context, kind=_CONSUMER)
+        if span.is_recording():
+            span.set_attributes(self._message_attributes(process.attributes, event))
+        return span
 
-    def _handler_name(self, handler: object) -> str:
-        found = self._names.get(id(handler))
-        if found is not None and found[0] is handler:
-            return found[1]
-        name = describe_handler(handler)
-        if len(self._names) >= _MAX_CACHED:
-            self._names.clear()
-        self._names[id(handler)] = (handler, name)
-        return name
-
-    def _message_attributes(self, event: Event, operation: str, handler: str) -> dict[str, Any]:
-        key = event.key
-        base = self._attributes.get((key, handler or operation))
-        if base is None:
-            base = {
-                "messaging.system": _SYSTEM,
-                "messaging.destination.name": key,
-                "messaging.operation.type": operation,
-                "messaging.operation.name": operation,
-            }
-            if handler:
-                base[SpanAttributes.HANDLER] = handler
-            if len(self._attributes) >= _MAX_CACHED:
-                self._attributes.clear()
-            self._attributes[(key, handler or operation)] = base
+    @staticmethod
+    def _message_attributes(base: dict[str, Any], event: Event) -> dict[str, Any]:
+        """The attributes of one recording span: the cached ``base`` and the message id."""
         attributes = base.copy()
-        attributes[_MESSAGE_ID] = event.id
+        attributes[MESSAGE_ID] = event.id
         return attributes
-
-
-def _batch_attributes(attributes: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
-    result = {**attributes, "messaging.operation.type": "send", "messaging.operation.name": "send"}
-    if len(events) == 1:
-        result[_MESSAGE_ID] = events[0].id
-    else:
-        result["messaging.batch.message_count"] = len(events)
-    return result
 
 
 def _event_attributes(event: Event) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """The span machinery under :mod:`fastapi_events._otel_impl`: W3C trace headers, the span
-context an event was dispatched in, and one context manager for a handler run or a batch.
+context an event was dispatched in, and the context managers around a handler run or a
+batch (``InSpan`` for a span alone, ``Measured`` when metrics are recorded too).
 
 Imported only when opentelemetry is. Written for the per-event path: no generator-based
 context managers (``start_as_current_span`` nests two), no re-parsing of the headers built
-at dispatch, no attribute built for a span that is not recording.
+at dispatch, no attribute built for a span that is not recording, and the current context
+read once per span (the caller passes it to ``start_span`` and here).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.context import attach, detach
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, set_span_in_context
 from opentelemetry.trace.span import TraceFlags, TraceState
 
@@ -21,6 +23,7 @@ from ._event import Event
 from ._otel_metrics import Instruments
 
 __all__ = [
+    "InSpan",
     "Measured",
     "links_to",
     "origin_of",
@@ -85,15 +88,44 @@ def links_to(events: Sequence[Event]) -> list[Link]:
     return [Link(context) for context in distinct.values()]
 
 
+class InSpan:
+    """A started span made current around one handler run; at exit an error is recorded
+    on it and it ends (``Measured`` without metrics, for the per-event path)."""
+
+    __slots__ = ("_context", "_span", "_token")
+
+    def __init__(self, span: Any, context: Context) -> None:
+        self._span = span
+        self._context = context  # the context the span was started in
+
+    def __enter__(self) -> Any:
+        span = self._span
+        self._token = attach(set_span_in_context(span, self._context))
+        return span
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        detach(self._token)
+        _end(self._span, exc)
+
+
 class Measured:
     """A started span made current (and the batch span, for forwarder batches) around
     one handler run or batch; at exit an error is recorded on it, it ends, and the
     handled/duration metrics are recorded when metering.
 
-    ``attributes`` is called only when the span is recording.
+    ``context`` is the context the span was started in (else the one current at entry).
     """
 
-    __slots__ = ("_batch", "_count", "_instruments", "_metrics", "_span", "_started", "_tokens")
+    __slots__ = (
+        "_batch",
+        "_context",
+        "_count",
+        "_instruments",
+        "_metrics",
+        "_span",
+        "_started",
+        "_tokens",
+    )
 
     def __init__(
         self,
@@ -103,12 +135,14 @@ class Measured:
         count: int,
         *,
         batch: bool = False,
+        context: Context | None = None,
     ) -> None:
         self._span = span
         self._instruments = instruments
         self._metrics = metric_attributes
         self._count = count
         self._batch = batch
+        self._context = context
 
     def __enter__(self) -> Any:
         span = self._span
@@ -116,7 +150,7 @@ class Measured:
             self._tokens: tuple[Any, Any] = (None, None)
         else:
             self._tokens = (
-                attach(set_span_in_context(span)),
+                attach(set_span_in_context(span, self._context)),
                 enter_batch_span(span) if self._batch else None,
             )
         if self._instruments is not None:
@@ -130,13 +164,17 @@ class Measured:
             if batch_token is not None:
                 reset(batch_token)
             detach(context_token)
-            # As opentelemetry's use_span(): only Exception subclasses are errors.
-            if isinstance(exc, Exception) and span.is_recording():
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            span.end()
+            _end(span, exc)
         instruments = self._instruments
         if instruments is not None:
             elapsed = time.perf_counter() - self._started
             outcome = "failure" if exc is not None else "success"
             instruments.finished(self._metrics, outcome, elapsed, self._count)
+
+
+def _end(span: Any, exc: BaseException | None) -> None:
+    # As opentelemetry's use_span(): only Exception subclasses are errors.
+    if isinstance(exc, Exception) and span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.end()

@@ -100,11 +100,11 @@ async def test_unsampled_spans_build_no_attributes(
     built: list[str] = []
     real = OtelTelemetry._message_attributes
 
-    def counting(self: OtelTelemetry, event: Event, operation: str, handler: str) -> Any:
-        built.append(operation)
-        return real(self, event, operation, handler)
+    def counting(base: dict[str, Any], event: Event) -> Any:
+        built.append(base["messaging.operation.type"])
+        return real(base, event)
 
-    monkeypatch.setattr(OtelTelemetry, "_message_attributes", counting)
+    monkeypatch.setattr(OtelTelemetry, "_message_attributes", staticmethod(counting))
     sampler = CountingDropSampler()
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=sampler)

@@ -31,10 +31,20 @@ def handler_recording(seen: list[Event]) -> LocalHandler:
     return handler
 
 
-async def test_dispatch_span_is_a_producer_span_with_messaging_attributes(otel: Otel) -> None:
+@pytest.fixture(params=["tracer and meter", "tracer only"])
+def providers(request: pytest.FixtureRequest, otel: Otel) -> dict[str, Any]:
+    """Both providers, or the tracer's alone (spans without metrics take their own path)."""
+    if request.param == "tracer only":
+        return {"tracer_provider": otel.tracer_provider}
+    return otel.providers
+
+
+async def test_dispatch_span_is_a_producer_span_with_messaging_attributes(
+    otel: Otel, providers: dict[str, Any]
+) -> None:
     """Each dispatch makes a PRODUCER `create <event>` span with the message attributes."""
     seen: list[Event] = []
-    async with event_scope(handlers=[handler_recording(seen)], **otel.providers):
+    async with event_scope(handlers=[handler_recording(seen)], **providers):
         dispatch("user.created", {"id": 1})
     span = otel.span("create user.created")
     assert span.kind is SpanKind.PRODUCER
@@ -47,9 +57,12 @@ async def test_dispatch_span_is_a_producer_span_with_messaging_attributes(otel: 
     }
 
 
-async def test_handler_span_is_linked_to_the_dispatch_span_by_default(otel: Otel) -> None:
+async def test_handler_span_is_linked_to_the_dispatch_span_by_default(
+    otel: Otel, providers: dict[str, Any]
+) -> None:
     """The CONSUMER `process` span links to the dispatch span and starts its own trace."""
-    async with event_scope(handlers=[handler_recording([])], **otel.providers):
+    seen: list[Event] = []
+    async with event_scope(handlers=[handler_recording(seen)], **providers):
         dispatch("user.created", None)
     create, process = otel.span("create user.created"), otel.span("process user.created")
     assert process.kind is SpanKind.CONSUMER
@@ -57,6 +70,31 @@ async def test_handler_span_is_linked_to_the_dispatch_span_by_default(otel: Otel
     assert process.parent is None
     assert process.attributes is not None
     assert process.attributes["fastapi_events.handler"].endswith("on_any")
+    assert process.attributes["messaging.operation.type"] == "process"
+    assert process.attributes["messaging.message.id"] == seen[0].id
+
+
+async def test_spans_started_in_a_handler_are_children_of_its_process_span(
+    otel: Otel, providers: dict[str, Any]
+) -> None:
+    """The process span is the current span while its handler runs, and only then."""
+    tracer = otel.tracer_provider.get_tracer("test")
+    handler = LocalHandler()
+
+    @handler.register(event_name="x")
+    async def query(event: Event) -> None:
+        with tracer.start_as_current_span("db query"):
+            pass
+
+    async with event_scope(handlers=[handler], **providers):
+        dispatch("x", 1)
+        dispatch("x", 2)
+    processes = [s for s in otel.spans() if s.name == "process x"]
+    queries = [s for s in otel.spans() if s.name == "db query"]
+    assert sorted(q.parent.span_id for q in queries if q.parent) == sorted(
+        p.context.span_id for p in processes
+    )
+    assert [p.parent for p in processes] == [None, None]  # the first one was left
 
 
 class Audit(Recorder):
@@ -89,11 +127,11 @@ async def test_handler_spans_carry_the_dotted_path_of_the_handler(otel: Otel) ->
 
 
 async def test_span_linking_off_makes_the_handler_span_a_child(
-    otel: Otel, monkeypatch: pytest.MonkeyPatch
+    otel: Otel, providers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """FASTAPI_EVENTS_USE_SPAN_LINKING=0: the handler span is the dispatch span's child."""
     monkeypatch.setenv(FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR, "0")
-    async with event_scope(handlers=[handler_recording([])], **otel.providers):
+    async with event_scope(handlers=[handler_recording([])], **providers):
         dispatch("user.created", None)
     create, process = otel.span("create user.created"), otel.span("process user.created")
     assert process.parent is not None
@@ -102,10 +140,12 @@ async def test_span_linking_off_makes_the_handler_span_a_child(
     assert process.links == ()
 
 
-async def test_dispatch_span_is_a_child_of_the_current_span(otel: Otel) -> None:
+async def test_dispatch_span_is_a_child_of_the_current_span(
+    otel: Otel, providers: dict[str, Any]
+) -> None:
     """A dispatch inside a request span is part of the request's trace."""
     tracer = otel.tracer_provider.get_tracer("test")
-    async with event_scope(handlers=[handler_recording([])], **otel.providers):
+    async with event_scope(handlers=[handler_recording([])], **providers):
         with tracer.start_as_current_span("GET /users") as request_span:
             dispatch("user.created", None)
     create = otel.span("create user.created")
@@ -127,7 +167,9 @@ async def test_trace_context_is_event_metadata_never_payload(otel: Otel, payload
     assert event.trace_context["traceparent"].split("-")[1] == trace_id
 
 
-async def test_a_failing_handler_marks_its_span_as_error(otel: Otel) -> None:
+async def test_a_failing_handler_marks_its_span_as_error(
+    otel: Otel, providers: dict[str, Any]
+) -> None:
     """The failing function's span has status ERROR and the exception recorded."""
     handler = LocalHandler()
 
@@ -135,14 +177,14 @@ async def test_a_failing_handler_marks_its_span_as_error(otel: Otel) -> None:
     async def broken(event: Event) -> None:
         raise ValueError("boom")
 
-    async with event_scope(handlers=[handler], **otel.providers):
+    async with event_scope(handlers=[handler], **providers):
         dispatch("x", None)
     span = otel.span("process x")
     assert span.status.status_code is StatusCode.ERROR
     assert [e.attributes["exception.type"] for e in span.events if e.attributes] == ["ValueError"]
 
 
-async def test_each_local_function_gets_its_own_span(otel: Otel) -> None:
+async def test_each_local_function_gets_its_own_span(otel: Otel, providers: dict[str, Any]) -> None:
     """Two functions matching one event: two process spans, one error, one ok."""
     handler = LocalHandler()
 
@@ -154,7 +196,7 @@ async def test_each_local_function_gets_its_own_span(otel: Otel) -> None:
     async def second(event: Event) -> None:
         pass
 
-    async with event_scope(handlers=[handler], **otel.providers):
+    async with event_scope(handlers=[handler], **providers):
         dispatch("x", None)
     statuses = {
         str((s.attributes or {})["fastapi_events.handler"]).rsplit(".", 1)[1]: s.status.status_code
