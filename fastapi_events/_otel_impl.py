@@ -56,6 +56,7 @@ from .otel.attributes import SpanAttributes
 __all__ = ["OtelTelemetry", "parse_traceparent", "trace_context_of"]
 
 _use_links = EnvFlag(FASTAPI_EVENTS_USE_SPAN_LINKING_ENV_VAR, default=True)
+_ENVIRON, _LINKING_KEY = _use_links.presence()
 
 _SCOPE = "fastapi_events"
 _NO_ATTRIBUTES: dict[str, Any] = {}
@@ -225,7 +226,7 @@ class OtelTelemetry(Telemetry):
         parent = origin_of(event)
         if parent is None:
             span = tracer.start_span(process.span_name, context, kind=_CONSUMER)
-        elif not _use_links.is_set() or _use_links():  # is_set(): no Python frame
+        elif _LINKING_KEY not in _ENVIRON or _use_links():  # unset: no Python frame
             links = [Link(parent)]
             span = tracer.start_span(process.span_name, context, kind=_CONSUMER, links=links)
         else:
