@@ -38,7 +38,8 @@ OLD_OTEL_VENV = HERE / ".venvs" / f"fastapi-events-{OLD_VERSION}-otel"
 TARGETS = {"0 events": 0.90, "1 event": 0.70, "10 events": 0.50}
 #: Events per request of the scaling table (rows of scenarios 1-2).
 SCALING_EVENTS = (1, 10, 100)
-#: Tracing modes: ours runs all of them, 0.12.2 those with an SDK and two spans per event.
+#: Tracing modes: ours runs all of them, 0.12.2 those with an SDK and two spans per event
+#: (``sdk-floor``: our two spans' SDK calls by hand in the bare app, no fastapi_events).
 TRACING_MODES = (
     "not-installed",
     "no-sdk",
@@ -46,6 +47,7 @@ TRACING_MODES = (
     "batch-default",
     "batch-tuned",
     "batch-tuned-one",
+    "sdk-floor",
 )
 OLD_TRACING_MODES = ("simple", "batch-default", "batch-tuned")
 
@@ -278,6 +280,9 @@ def _tracing_lines(tracing: dict[str, dict[str, dict[str, float]]]) -> list[str]
         if mode in old:
             line += f"{old[mode]['ns_per_event']:>12.0f}{old[mode]['dropped_share']:>9.1%}"
         lines.append(line)
+    if {"batch-tuned", "sdk-floor"} <= tracing["ours"].keys():
+        ours, floor = (tracing["ours"][m]["ns_per_event"] for m in ("batch-tuned", "sdk-floor"))
+        lines.append(f"  batch-tuned - sdk-floor: {ours - floor:.0f} ns per event of our own")
     return lines
 
 

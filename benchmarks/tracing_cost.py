@@ -9,7 +9,9 @@ counting exporter that does nothing else:
 - ``batch-default``: ``BatchSpanProcessor()`` with its defaults (queue of 2,048 spans);
 - ``batch-tuned``: ``BatchSpanProcessor`` with the settings docs/observability.md
   recommends (:data:`TUNED`), which drop nothing under this load;
-- ``batch-tuned-one``: the same, with ``otel_spans="one"`` (ours only).
+- ``batch-tuned-one``: the same, with ``otel_spans="one"`` (ours only);
+- ``sdk-floor``: the ``batch-tuned`` SDK calls of our two spans per event made by hand in
+  the bare app, no fastapi_events (``_sdk_floor.py``): what the SDK alone costs.
 
 The cost per event is (time per request with 10 events - time per bare request) / 10, both
 measured interleaved in this process. Spans the batch processor dropped (its queue was full)
@@ -28,7 +30,15 @@ from typing import Any
 
 __all__ = ["MODES", "TUNED", "main"]
 
-MODES = ("not-installed", "no-sdk", "simple", "batch-default", "batch-tuned", "batch-tuned-one")
+MODES = (
+    "not-installed",
+    "no-sdk",
+    "simple",
+    "batch-default",
+    "batch-tuned",
+    "batch-tuned-one",
+    "sdk-floor",
+)
 EVENTS = 10
 #: The BatchSpanProcessor settings docs/observability.md recommends for busy services.
 TUNED = {"max_queue_size": 16384, "schedule_delay_millis": 1000}
@@ -89,7 +99,13 @@ async def _measure(mode: str, reps: int, budget: float, offset: int) -> dict[str
         provider, exported, counts = _install_sdk(mode)
     options = {"otel_spans": "one"} if mode.endswith("-one") else {}
     bare = asgi_caller(make_app("starlette", events=None))
-    ours = asgi_caller(make_app("starlette", events=EVENTS, middleware_options=options))
+    if mode == "sdk-floor":
+        from _apps import EVENT_NAME
+        from _sdk_floor import floor_app
+
+        ours = asgi_caller(floor_app(EVENTS, EVENT_NAME))
+    else:
+        ours = asgi_caller(make_app("starlette", events=EVENTS, middleware_options=options))
     await ours()
     ns_per_event, ratios = [], []
     for rep in range(reps):
