@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from consume import table as consume_table
+from tracing_cost import MODES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "latest.json"
@@ -40,15 +41,7 @@ TARGETS = {"0 events": 0.90, "1 event": 0.70, "10 events": 0.50}
 SCALING_EVENTS = (1, 10, 100)
 #: Tracing modes: ours runs all of them, 0.12.2 those with an SDK and two spans per event
 #: (``sdk-floor``: our two spans' SDK calls by hand in the bare app, no fastapi_events).
-TRACING_MODES = (
-    "not-installed",
-    "no-sdk",
-    "simple",
-    "batch-default",
-    "batch-tuned",
-    "batch-tuned-one",
-    "sdk-floor",
-)
+TRACING_MODES = MODES
 OLD_TRACING_MODES = ("simple", "batch-default", "batch-tuned")
 
 
