@@ -191,8 +191,8 @@ class EventPipeline:
     async def run(self, work: Work) -> None:
         """Give every handler the events of ``work`` it still owes, handlers concurrently."""
         token = enter_pipeline(self)
-        if (telemetry := self._telemetry) is not None:  # refresh_telemetry(), inlined
-            self.telemetry = telemetry if telemetry.enabled() else None
+        if self._telemetry is not None:
+            self.refresh_telemetry()
         try:
             if LazyPayload.made_any and has_lazy_payloads(work.events):
                 work.events = await resolve_lazy_payloads(work.events)

@@ -150,7 +150,7 @@ class EventHandlerASGIMiddleware:
                 self._finish_in_background(buffer)
                 raise
             events = buffer.take()  # the response is complete: drain
-            if events and not (buffer.failed and self._discarded(buffer, events)):
+            if events and not (buffer.failed and self._discarded(events)):
                 await self.pipeline.handle(events)
         finally:
             exit_buffer(token)
@@ -165,11 +165,12 @@ class EventHandlerASGIMiddleware:
 
     def _finish_in_background(self, buffer: RequestBuffer) -> None:
         buffer.drained = True
-        if buffer.events and not self._discarded(buffer, buffer.events):
+        if buffer.events and not self._discarded(buffer.events):
             buffer.flush_to_background()
 
-    def _discarded(self, buffer: RequestBuffer, events: list[Event]) -> bool:
-        if not (buffer.failed and self._discard_failed):
+    def _discarded(self, events: list[Event]) -> bool:
+        """Whether the events of a failed request are dropped (logged by id) instead."""
+        if not self._discard_failed:
             return False
         logger.info(
             "discarded %d event(s) of a failed request (on_failed_request='discard'), ids: %s",
